@@ -1,0 +1,47 @@
+# ssegw — high-density SSE gateway. `make help` lists the targets.
+GO        ?= go
+PKGS      ?= ./...
+FUZZTIME  ?= 20s
+BIN       ?= bin
+
+.PHONY: help build run test test-race test-stress fuzz bench lint fmt vet clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## build bin/ssegw and bin/ssegw-bench
+	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
+	@if [ -d cmd/ssegw-bench ]; then $(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench; fi
+
+run: build ## run the gateway with the built-in demo backend (open the printed URL)
+	./$(BIN)/ssegw --demo
+
+test: lint ## every test, with the race detector (what CI runs)
+	$(GO) test -race -count=1 $(PKGS)
+
+test-race: ## alias of the race-enabled unit and end-to-end tests
+	$(GO) test -race -count=1 $(PKGS)
+
+test-stress: ## long stress tests behind the `stress` build tag
+	$(GO) test -tags stress -count=1 -timeout 30m $(PKGS)
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+bench: ## Go micro-benchmarks for the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+lint: fmt vet ## gofmt and go vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files -o --exclude-standard '*.go' 2>/dev/null)); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf $(BIN)
