@@ -1,0 +1,149 @@
+// Package loadclient holds many SSE streams in one process without a goroutine
+// per stream: non-blocking sockets on one or two epoll poller goroutines.
+//
+// Ownership: each poller goroutine owns its epoll instance, its streams (the
+// sockets, their sseparse.Response state) and its histograms; nothing else
+// touches them. Other goroutines talk to a poller only through its command
+// channel (woken by an eventfd) and read its counters through atomics. A
+// Client's exported methods are safe for concurrent use.
+//
+// Every stream binds a loopback source address from a range before connecting
+// (spread over 127.0.0.1-127.0.0.254, with IP_BIND_ADDRESS_NO_PORT so the
+// port is picked per 4-tuple), so ephemeral ports never run out. Connects are
+// paced (Config.Rate) and bounded in flight; there are no retries. Every
+// poller stops by itself after Config.MaxDuration.
+package loadclient
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+const (
+	// MaxStreamsPerProcess is the most streams one process may hold: the hard
+	// open-file limit here is 20,000, and the rest is kept for the process's own
+	// files, pipes and control connections.
+	MaxStreamsPerProcess = 15000
+	// MaxPollers bounds poller goroutines: the machine has 2 cores, more would
+	// only contend with the server under test.
+	MaxPollers = 2
+	// MaxGroups is how many stream groups are counted apart (0: the streams a
+	// scenario opens first, 1: streams opened later, while load runs).
+	MaxGroups = 2
+	// MaxInFlight bounds connects waiting for their response head, below the
+	// server's listen backlog (somaxconn 4096) so SYNs are not dropped and
+	// retried a second later, which would fake a slow accept.
+	MaxInFlight = 1024
+	// readBufferBytes is the per-poller read buffer shared by its streams.
+	readBufferBytes = 256 << 10
+	// epollBatch is the most readiness events taken per epoll_wait.
+	epollBatch = 512
+	// connectBurst bounds connects started per poller iteration so reads are
+	// never starved by a long connect phase.
+	connectBurst = 64
+	// maxIdleWait bounds one epoll_wait so deadlines are checked at least this often.
+	maxIdleWait = 50 * time.Millisecond
+	// DefaultConnectTimeout bounds a TCP connect.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultHandshakeTimeout bounds the time from connected to response head.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultMaxDuration bounds the life of a Client.
+	DefaultMaxDuration = 30 * time.Minute
+)
+
+var (
+	// ErrNotLoopback refuses a non-loopback target without AllowRemote.
+	ErrNotLoopback = errors.New("loadclient: target is not a loopback address (use --allow-remote)")
+	// ErrTooManyStreams refuses more streams than MaxStreamsPerProcess.
+	ErrTooManyStreams = errors.New("loadclient: more streams than one process may hold")
+	// ErrClosed is returned by calls on a closed Client.
+	ErrClosed = errors.New("loadclient: client closed")
+	// ErrBadConfig reports an invalid configuration value.
+	ErrBadConfig = errors.New("loadclient: bad configuration")
+)
+
+// Config describes the streams a Client opens.
+type Config struct {
+	Target      netip.AddrPort // IPv4 server address
+	AllowRemote bool           // permit a non-loopback Target
+	Path        string         // request-target, e.g. "/events?channel=bench"
+	Host        string         // Host header; Target when empty
+	Headers     []string       // extra header lines, "Name: value"
+	// SourceFirst..SourceLast is the loopback source range (default
+	// 127.0.0.1-127.0.0.254); SourceOffset shifts where this process starts in it.
+	SourceFirst, SourceLast netip.Addr
+	SourceOffset            int
+	Rate                    float64 // connects per second for the whole Client; 0: no pacing
+	ConnectTimeout          time.Duration
+	HandshakeTimeout        time.Duration
+	MaxDuration             time.Duration
+	Pollers                 int
+}
+
+// withDefaults fills zero values and validates.
+func (c Config) withDefaults() (Config, error) {
+	if !c.Target.IsValid() || !c.Target.Addr().Is4() {
+		return c, fmt.Errorf("%w: target must be an IPv4 address:port", ErrBadConfig)
+	}
+	if !c.Target.Addr().IsLoopback() && !c.AllowRemote {
+		return c, ErrNotLoopback
+	}
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, " \r\n") {
+		return c, fmt.Errorf("%w: path %q", ErrBadConfig, c.Path)
+	}
+	if c.Host == "" {
+		c.Host = c.Target.String()
+	}
+	if !c.SourceFirst.IsValid() {
+		c.SourceFirst = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	if !c.SourceLast.IsValid() {
+		c.SourceLast = netip.AddrFrom4([4]byte{127, 0, 0, 254})
+	}
+	if !c.SourceFirst.Is4() || !c.SourceLast.Is4() || c.SourceLast.Less(c.SourceFirst) {
+		return c, fmt.Errorf("%w: source range", ErrBadConfig)
+	}
+	c.ConnectTimeout = orDefault(c.ConnectTimeout, DefaultConnectTimeout)
+	c.HandshakeTimeout = orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)
+	c.MaxDuration = orDefault(c.MaxDuration, DefaultMaxDuration)
+	if c.Pollers <= 0 {
+		c.Pollers = 1
+	}
+	if c.Pollers > MaxPollers || c.Rate < 0 {
+		return c, fmt.Errorf("%w: pollers %d rate %v", ErrBadConfig, c.Pollers, c.Rate)
+	}
+	return c, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// request builds the request every stream sends.
+func (c Config) request() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n", c.Path, c.Host)
+	for _, h := range c.Headers {
+		b.WriteString(h + "\r\n")
+	}
+	b.WriteString("\r\n")
+	return []byte(b.String())
+}
+
+// sourceAddrs lists the source range.
+func (c Config) sourceAddrs() [][4]byte {
+	var out [][4]byte
+	for a := c.SourceFirst; a.IsValid() && !c.SourceLast.Less(a); a = a.Next() {
+		out = append(out, a.As4())
+	}
+	return out
+}

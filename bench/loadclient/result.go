@@ -1,0 +1,118 @@
+package loadclient
+
+import (
+	"sync/atomic"
+
+	"ssegw/bench/stats"
+)
+
+// Counters are the running totals of one stream group. All are cumulative
+// except Active.
+type Counters struct {
+	Requested    int64 `json:"requested"`     // streams asked for
+	Opened       int64 `json:"opened"`        // got a 200 response head
+	Active       int64 `json:"active"`        // open now
+	Failed       int64 `json:"failed"`        // never opened (sum of the four below)
+	ConnectErr   int64 `json:"connect_err"`   // socket, bind or connect failed
+	Timeouts     int64 `json:"timeouts"`      // connect or handshake timeout
+	BadStatus    int64 `json:"bad_status"`    // head with a status other than 200
+	ProtocolErr  int64 `json:"protocol_err"`  // malformed response, or closed before the head
+	ServerClosed int64 `json:"server_closed"` // open stream ended by the server or an error
+	Events       int64 `json:"events"`        // data events other than "ready"
+	Timestamped  int64 `json:"timestamped"`   // events carrying a send timestamp
+	Ready        int64 `json:"ready"`         // "ready" events
+	Heartbeats   int64 `json:"heartbeats"`    // comment lines
+	Bytes        int64 `json:"bytes"`         // bytes read
+}
+
+// Add sums o into c.
+func (c *Counters) Add(o Counters) {
+	c.Requested += o.Requested
+	c.Opened += o.Opened
+	c.Active += o.Active
+	c.Failed += o.Failed
+	c.ConnectErr += o.ConnectErr
+	c.Timeouts += o.Timeouts
+	c.BadStatus += o.BadStatus
+	c.ProtocolErr += o.ProtocolErr
+	c.ServerClosed += o.ServerClosed
+	c.Events += o.Events
+	c.Timestamped += o.Timestamped
+	c.Ready += o.Ready
+	c.Heartbeats += o.Heartbeats
+	c.Bytes += o.Bytes
+}
+
+// Settled is how many requested streams reached a final state (opened or failed).
+func (c Counters) Settled() int64 { return c.Opened + c.Failed }
+
+// liveCounters is the atomic form a poller updates and others read.
+type liveCounters struct {
+	requested, opened, active, connectErr, timeouts, badStatus, protocolErr,
+	serverClosed, events, timestamped, ready, heartbeats, bytes atomic.Int64
+}
+
+func (l *liveCounters) load() Counters {
+	c := Counters{
+		Requested: l.requested.Load(), Opened: l.opened.Load(), Active: l.active.Load(),
+		ConnectErr: l.connectErr.Load(), Timeouts: l.timeouts.Load(), BadStatus: l.badStatus.Load(),
+		ProtocolErr: l.protocolErr.Load(), ServerClosed: l.serverClosed.Load(), Events: l.events.Load(),
+		Timestamped: l.timestamped.Load(), Ready: l.ready.Load(), Heartbeats: l.heartbeats.Load(),
+		Bytes: l.bytes.Load(),
+	}
+	c.Failed = c.ConnectErr + c.Timeouts + c.BadStatus + c.ProtocolErr
+	return c
+}
+
+// groupHists are the histograms of one group, in nanoseconds.
+type groupHists struct {
+	latency   *stats.Histogram // event send timestamp to receipt (wall clock)
+	open      *stats.Histogram // connect start to 200 response head
+	ready     *stats.Histogram // connect start to the "ready" event
+	heartbeat *stats.Histogram // gap between consecutive comments on one stream
+}
+
+func newGroupHists() groupHists {
+	return groupHists{stats.New(), stats.New(), stats.New(), stats.New()}
+}
+
+// GroupResult is everything measured for one group.
+type GroupResult struct {
+	Counters     Counters       `json:"counters"`
+	Latency      stats.Snapshot `json:"latency_ns"`
+	Open         stats.Snapshot `json:"open_ns"`
+	Ready        stats.Snapshot `json:"ready_ns"`
+	HeartbeatGap stats.Snapshot `json:"heartbeat_gap_ns"`
+}
+
+// Result is what a Client (or a child process) reports.
+type Result struct {
+	Groups [MaxGroups]GroupResult `json:"groups"`
+}
+
+// Merge combines results from several clients (processes).
+func Merge(rs ...Result) (Result, error) {
+	var out Result
+	for g := range out.Groups {
+		var acc [4]*stats.Histogram
+		for i := range acc {
+			acc[i] = stats.New()
+		}
+		for _, r := range rs {
+			gr := r.Groups[g]
+			out.Groups[g].Counters.Add(gr.Counters)
+			for i, s := range []stats.Snapshot{gr.Latency, gr.Open, gr.Ready, gr.HeartbeatGap} {
+				h, err := stats.FromSnapshot(s)
+				if err != nil {
+					return out, err
+				}
+				acc[i].Merge(h)
+			}
+		}
+		out.Groups[g].Latency = acc[0].Snapshot()
+		out.Groups[g].Open = acc[1].Snapshot()
+		out.Groups[g].Ready = acc[2].Snapshot()
+		out.Groups[g].HeartbeatGap = acc[3].Snapshot()
+	}
+	return out, nil
+}
