@@ -1,0 +1,89 @@
+package backend
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func post(t *testing.T, url, body string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestConnectRejectDisconnect(t *testing.T) {
+	s, err := New(Config{RejectRatio: 0.25, RejectReason: "Nope Token", Bindings: []string{"a", "b"},
+		Latency: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	var accepted []string
+	for i := 0; i < 8; i++ {
+		tok := fmt.Sprintf("tok-%d", i)
+		resp, body := post(t, srv.URL+"/cb?x=1", fmt.Sprintf(`{"action":"connect","token":%q,"request":{}}`, tok))
+		switch resp.StatusCode {
+		case 200:
+			var got struct{ Bindings []string }
+			if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Bindings) != 2 {
+				t.Fatalf("body %q", body)
+			}
+			accepted = append(accepted, tok)
+		case 401:
+			if resp.Status != "401 Nope Token" {
+				t.Fatalf("status line %q", resp.Status)
+			}
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if len(accepted) != 6 {
+		t.Fatalf("accepted %d of 8 at ratio 0.25", len(accepted))
+	}
+	for _, tok := range accepted {
+		post(t, srv.URL, fmt.Sprintf(`{"action":"disconnect","reason":"client_closed","token":%q}`, tok))
+	}
+	post(t, srv.URL, fmt.Sprintf(`{"action":"disconnect","reason":"error","token":%q}`, accepted[0]))
+	post(t, srv.URL, `{"action":"disconnect","reason":"error","token":"never"}`)
+	post(t, srv.URL, `{"action":"bogus","token":"x"}`)
+
+	resp, err := http.Get(srv.URL + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Stats
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if st.Connects != 8 || st.Accepted != 6 || st.Rejected != 2 || st.Open != 0 || st.Disconnects != 8 ||
+		st.ByReason["client_closed"] != 6 || st.ByReason["error"] != 2 || st.DuplicateDisc != 1 ||
+		st.UnknownDisc != 1 || st.BadCallbacks != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRejectSpread(t *testing.T) {
+	n := 0
+	for i := int64(1); i <= 1000; i++ {
+		if rejectNext(i, 0.1) {
+			n++
+		}
+	}
+	if n != 100 {
+		t.Fatalf("rejected %d of 1000 at 0.1", n)
+	}
+	if _, err := New(Config{RejectReason: "a\nb"}); err != ErrBadReason {
+		t.Fatalf("want ErrBadReason, got %v", err)
+	}
+}
