@@ -172,6 +172,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	frame := ssewire.AppendChunk(nil, ssewire.AppendFrame(nil, p.Event))
 	n := s.broadcast(frame)
+	s.c.deliveries.Add(int64(n))
 	s.c.publishes.Add(1)
 	ssewire.WriteJSON(w, ssewire.PublishReply{Status: "ok", Connections: n})
 }
