@@ -1,0 +1,295 @@
+package callback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxResponseBody bounds how much of a connect response is read for
+// request_id and bindings; a larger body is treated as having none.
+const maxResponseBody = 1 << 20
+
+// Outcome is what a connect callback decided.
+type Outcome uint8
+
+const (
+	Accepted     Outcome = iota // any 2xx
+	Rejected                    // 400, 401 or 403: in-stream rejection
+	BackendError                // any other status: passed through as BACKEND_ERROR
+	Timeout                     // no answer within CALLBACK_TIMEOUT_MS: 504
+	Unavailable                 // network error: 503
+)
+
+var outcomeNames = [...]string{"accepted", "rejected", "backend_error", "timeout", "unavailable"}
+
+func (o Outcome) String() string { return outcomeNames[o] }
+
+// Result is the backend's answer to one callback.
+type Result struct {
+	Outcome   Outcome
+	Status    int    // HTTP status, 0 for Timeout and Unavailable
+	Phrase    string // reason phrase of the status line (standard text when empty)
+	RequestID string
+	Bindings  []string
+}
+
+// Job is one callback to make. The submitter fills it and must not touch it
+// again until Done runs (connects) or ever (disconnects).
+type Job struct {
+	Action Action
+	Reason string // disconnect reason
+	Token  string // lowercase UUID
+	Head   []byte // raw request head, immutable
+	// Done receives a connect's result on the worker goroutine; it must not block.
+	Done func(*Job, Result)
+	// Ctx is free for the submitter (the gateway keeps its connection here).
+	Ctx any
+}
+
+// Options configure a Client.
+type Options struct {
+	URL         string
+	Timeout     time.Duration
+	Concurrency int
+	MaxPending  int // capacity of the connect queue
+}
+
+// Client sends callbacks from a fixed pool of workers.
+type Client struct {
+	opts     Options
+	hc       *http.Client
+	connects chan *Job
+	discMu   sync.Mutex
+	discQ    []*Job
+	discWake chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	idle     sync.WaitGroup // counts queued + running disconnects, for Flush
+}
+
+// ErrQueueFull is returned by Connect when the connect queue is at its bound;
+// callers enforce MAX_PENDING_CONNECTS first, so this is a last line of defence.
+var ErrQueueFull = errors.New("callback: connect queue full")
+
+// New makes a client; Start runs its workers.
+func New(o Options) *Client {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        o.Concurrency,
+		MaxIdleConnsPerHost: o.Concurrency,
+		MaxConnsPerHost:     o.Concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &Client{
+		opts: o,
+		hc: &http.Client{
+			Transport:     tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		connects: make(chan *Job, o.MaxPending),
+		discWake: make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+}
+
+// Start launches the workers.
+func (c *Client) Start() {
+	for i := 0; i < c.opts.Concurrency; i++ {
+		c.wg.Add(1)
+		go c.worker()
+	}
+}
+
+// Stop ends the workers once the queued disconnects are sent or ctx ends, and
+// reports whether every disconnect went out.
+func (c *Client) Stop(ctx context.Context) bool {
+	ok := c.Flush(ctx)
+	close(c.stop)
+	c.wg.Wait()
+	c.hc.CloseIdleConnections()
+	return ok
+}
+
+// Flush waits until every disconnect submitted so far has been sent (or ctx ends).
+func (c *Client) Flush(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() { c.idle.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Connect queues a connect callback without blocking.
+func (c *Client) Connect(j *Job) error {
+	select {
+	case c.connects <- j:
+		return nil
+	default:
+		return ErrQueueFull
+	}
+}
+
+// Disconnect queues a disconnect callback without blocking. The queue is bounded
+// by the number of open connections: each accepted one submits at most one.
+func (c *Client) Disconnect(j *Job) {
+	c.idle.Add(1)
+	c.discMu.Lock()
+	c.discQ = append(c.discQ, j)
+	c.discMu.Unlock()
+	select {
+	case c.discWake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) popDisconnect() *Job {
+	c.discMu.Lock()
+	defer c.discMu.Unlock()
+	if len(c.discQ) == 0 {
+		return nil
+	}
+	j := c.discQ[0]
+	c.discQ[0] = nil
+	c.discQ = c.discQ[1:]
+	if len(c.discQ) > 0 {
+		select { // pass the wake-up on to another worker
+		case c.discWake <- struct{}{}:
+		default:
+		}
+	} else {
+		c.discQ = nil // let the backing array go
+	}
+	return j
+}
+
+func (c *Client) worker() {
+	defer c.wg.Done()
+	var enc Encoder
+	var body []byte
+	for {
+		if j := c.popDisconnect(); j != nil {
+			body = c.run(&enc, body[:0], j)
+			c.idle.Done()
+			continue
+		}
+		select {
+		case j := <-c.connects:
+			body = c.run(&enc, body[:0], j)
+		case <-c.discWake:
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+func (c *Client) run(enc *Encoder, body []byte, j *Job) []byte {
+	body = enc.AppendPayload(body, j.Action, j.Reason, j.Token, j.Head)
+	start := time.Now()
+	inflight.Add(1)
+	res := c.post(body, j.Action == ActionConnect)
+	inflight.Add(-1)
+	observe(j.Action, res.Outcome, time.Since(start))
+	if j.Done != nil {
+		j.Done(j, res)
+	}
+	return body
+}
+
+func (c *Client) post(body []byte, wantBody bool) Result {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.opts.URL, bytes.NewReader(body))
+	if err != nil {
+		return Result{Outcome: Unavailable}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ssegw")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil || isTimeout(err) {
+			return Result{Outcome: Timeout}
+		}
+		return Result{Outcome: Unavailable}
+	}
+	defer resp.Body.Close()
+	res := classify(resp)
+	if res.Outcome == Accepted && wantBody {
+		parseAccept(resp.Body, &res)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody)) // keep the connection reusable
+	return res
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func classify(resp *http.Response) Result {
+	r := Result{Status: resp.StatusCode, Phrase: reasonPhrase(resp)}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		r.Outcome = Accepted
+	case resp.StatusCode == 400 || resp.StatusCode == 401 || resp.StatusCode == 403:
+		r.Outcome = Rejected
+	default:
+		r.Outcome = BackendError
+	}
+	return r
+}
+
+// reasonPhrase is the text after the code on the status line, or the standard
+// text when the backend sent none.
+func reasonPhrase(resp *http.Response) string {
+	p := strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode)))
+	if p == "" {
+		p = http.StatusText(resp.StatusCode)
+	}
+	return p
+}
+
+// parseAccept reads request_id and bindings from a 2xx body. Anything
+// unexpected is ignored, as the Node.js gateway does: bindings count only when
+// every element is a string.
+func parseAccept(r io.Reader, res *Result) {
+	data, err := io.ReadAll(io.LimitReader(r, maxResponseBody+1))
+	if err != nil || len(data) == 0 || len(data) > maxResponseBody {
+		return
+	}
+	var body struct {
+		RequestID json.RawMessage   `json:"request_id"`
+		Bindings  []json.RawMessage `json:"bindings"`
+	}
+	if json.Unmarshal(data, &body) != nil {
+		return
+	}
+	var id string
+	if json.Unmarshal(body.RequestID, &id) == nil {
+		res.RequestID = id
+	}
+	bindings := make([]string, 0, len(body.Bindings))
+	for _, raw := range body.Bindings {
+		var s string
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+			return
+		}
+		bindings = append(bindings, s)
+	}
+	if len(bindings) > 0 {
+		res.Bindings = bindings
+	}
+}

@@ -1,0 +1,20 @@
+// Package callback talks to the backend: it POSTs the connect and disconnect
+// callbacks of CONTRACT.md section 5 and turns each answer into an Outcome.
+//
+// Who runs what: a fixed pool of worker goroutines (CALLBACK_CONCURRENCY of them)
+// owns every HTTP request to the backend; nothing else blocks on the backend.
+// Event loops submit jobs without blocking (Connect, Disconnect) and get the
+// result of a connect back through the job's Done function, which runs on the
+// worker goroutine and must only hand the result over (the gateway posts it to
+// the connection's loop). A job's Head (the raw request head) is immutable once
+// submitted, so workers read it without locks.
+//
+// Queues are bounded: connects by the caller's admission control
+// (MAX_PENDING_CONNECTS, enforced before a job is made), disconnects by the
+// number of open connections (each accepted connection yields at most one).
+//
+// The payload is encoded by hand (AppendPayload), byte-compatible with the
+// Node.js SSEGateway: key order action, reason, token, request{url, headers};
+// headers lowercased, merged with Node's rules, latin-1 values decoded as Node
+// does, JSON escaped as JSON.stringify does.
+package callback

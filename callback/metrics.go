@@ -1,0 +1,31 @@
+package callback
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// inflight counts callbacks whose HTTP request is under way.
+var inflight atomic.Int64
+
+func init() {
+	metrics.NewGauge(`ssegw_callbacks_in_flight`, func() float64 { return float64(inflight.Load()) })
+}
+
+// durations holds one latency histogram per action and outcome.
+var durations [2][len(outcomeNames)]*metrics.Histogram
+
+func init() {
+	for a := ActionConnect; a <= ActionDisconnect; a++ {
+		for o := range outcomeNames {
+			durations[a][o] = metrics.NewHistogram(`ssegw_callback_duration_seconds{action="` +
+				a.String() + `",outcome="` + outcomeNames[o] + `"}`)
+		}
+	}
+}
+
+func observe(a Action, o Outcome, d time.Duration) {
+	durations[a][o].Update(d.Seconds())
+}

@@ -1,0 +1,84 @@
+package config
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"ssegw/sse"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(nil, env(nil), 4, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != "0.0.0.0:3000" || c.ControlAddr != "127.0.0.1:3001" || c.CallbackURL != "" ||
+		c.CallbackTimeout != 5*time.Second || c.CallbackConcurrency != 256 || c.MaxPendingConnects != 10000 ||
+		c.MaxConnections != 0 || c.HeartbeatInterval != 15*time.Second || c.WriteBufferLimit != 1048576 ||
+		c.HeaderTimeout != 10*time.Second || c.MaxHeaderBytes != 16384 || c.EventFormat != sse.Standard ||
+		c.ShutdownTimeout != 10*time.Second || c.EventLoops != 4 || c.DrainWindow != 5*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestLoadFlagWinsOverEnv(t *testing.T) {
+	c, err := Load([]string{"--port", "4000", "--heartbeat-interval-seconds=2", "--event-format", "envelope"},
+		env(map[string]string{"PORT": "5000", "HEARTBEAT_INTERVAL_SECONDS": "7", "CALLBACK_URL": "http://127.0.0.1:9/cb?secret=x"}), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != "0.0.0.0:4000" || c.HeartbeatInterval != 2*time.Second || c.EventFormat != sse.Envelope {
+		t.Fatalf("got %+v", c)
+	}
+	if c.CallbackURL != "http://127.0.0.1:9/cb?secret=x" || c.RedactedCallbackURL() != "http://127.0.0.1:9/cb?REDACTED" {
+		t.Fatalf("callback %q %q", c.CallbackURL, c.RedactedCallbackURL())
+	}
+	c, err = Load(nil, env(map[string]string{"PORT": "5000", "LISTEN_ADDR": "127.0.0.1:6000"}), 2, io.Discard)
+	if err != nil || c.ListenAddr != "127.0.0.1:6000" {
+		t.Fatalf("LISTEN_ADDR: %v %+v", err, c)
+	}
+}
+
+func TestLoadErrorsNameTheVariable(t *testing.T) {
+	f := func(args []string, e map[string]string, want string) {
+		t.Helper()
+		_, err := Load(args, env(e), 2, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Load(%v, %v) error %v, want mention of %q", args, e, err, want)
+		}
+	}
+	f(nil, map[string]string{"PORT": "abc"}, "PORT")
+	f(nil, map[string]string{"PORT": " 3000"}, "PORT")
+	f(nil, map[string]string{"PORT": "0x10"}, "PORT")
+	f(nil, map[string]string{"PORT": "70000"}, "PORT")
+	f(nil, map[string]string{"HEARTBEAT_INTERVAL_SECONDS": "0"}, "HEARTBEAT_INTERVAL_SECONDS")
+	f(nil, map[string]string{"HEARTBEAT_INTERVAL_SECONDS": "1.5"}, "HEARTBEAT_INTERVAL_SECONDS")
+	f(nil, map[string]string{"CALLBACK_URL": "ftp://x"}, "CALLBACK_URL")
+	f(nil, map[string]string{"CALLBACK_TIMEOUT_MS": "-1"}, "CALLBACK_TIMEOUT_MS")
+	f(nil, map[string]string{"EVENT_FORMAT": "xml"}, "EVENT_FORMAT")
+	f(nil, map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL")
+	f(nil, map[string]string{"LOG_FORMAT": "yaml"}, "LOG_FORMAT")
+	f(nil, map[string]string{"MAX_CONNECTIONS": "many"}, "MAX_CONNECTIONS")
+	f(nil, map[string]string{"CONTROL_ADDR": "0.0.0.0:3001"}, "CONTROL_TOKEN")
+	f([]string{"--max-header-bytes", "12"}, nil, "--max-header-bytes")
+	f([]string{"--nope"}, nil, "nope")
+	if _, err := Load(nil, env(map[string]string{"CONTROL_ADDR": "0.0.0.0:3001", "CONTROL_TOKEN": "s"}), 2, io.Discard); err != nil {
+		t.Fatalf("non-loopback control with token: %v", err)
+	}
+}
+
+func TestHelpListsEverySetting(t *testing.T) {
+	var out strings.Builder
+	if _, err := Load([]string{"--help"}, env(nil), 2, &out); err != ErrHelp {
+		t.Fatalf("err %v", err)
+	}
+	for _, s := range settings(2) {
+		if !strings.Contains(out.String(), "--"+FlagName(s.env)) || !strings.Contains(out.String(), s.env) {
+			t.Fatalf("help lacks %s:\n%s", s.env, out.String())
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package control
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"ssegw/loop"
+	"ssegw/sse"
+)
+
+// Limits of the control port.
+const (
+	// maxBody is the contract's request-body bound (413 beyond).
+	maxBody = 1 << 20
+	// maxBatchCommands bounds one batch; 1 MiB of the smallest valid commands
+	// is about this many.
+	maxBatchCommands = 20000
+	// readHeaderTimeout bounds a backend connection that never sends its head.
+	readHeaderTimeout = 10 * time.Second
+	// idleTimeout closes idle backend keep-alive connections.
+	idleTimeout = 120 * time.Second
+)
+
+// Options configure the control server.
+type Options struct {
+	Token   string // bearer token; empty means none required
+	Gateway *loop.Server
+	Format  sse.Format
+	Logger  *slog.Logger
+}
+
+// Server is the control port's HTTP server.
+type Server struct {
+	opts Options
+	HTTP *http.Server
+}
+
+// New builds the control server; serve it with HTTP.Serve(listener).
+func New(o Options) *Server {
+	s := &Server{opts: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/internal/send", s.post(s.send))
+	mux.HandleFunc("/internal/publish", s.post(s.publish))
+	mux.HandleFunc("/internal/batch", s.post(s.batch))
+	mux.HandleFunc("/metrics", s.get(s.metrics))
+	mux.HandleFunc("/healthz", s.get(s.healthz))
+	mux.HandleFunc("/readyz", s.get(s.readyz))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) })
+	s.HTTP = &http.Server{
+		Handler:           s.auth(mux),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.opts.Token == "" {
+		return next
+	}
+	want := []byte("Bearer " + s.opts.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			writeError(w, errUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// post wraps a handler of a JSON body: method check and the 1 MiB bound.
+func (s *Server) post(h func(w http.ResponseWriter, body []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			writeError(w, errMethod)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeError(w, errPayloadTooBig)
+				return
+			}
+			writeError(w, errInvalidJSON)
+			return
+		}
+		h(w, body)
+	}
+}
+
+func (s *Server) get(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, errMethod)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) send(w http.ResponseWriter, body []byte) {
+	s.single(w, body, false)
+}
+
+func (s *Server) publish(w http.ResponseWriter, body []byte) {
+	s.single(w, body, true)
+}
+
+func (s *Server) single(w http.ResponseWriter, body []byte, publish bool) {
+	if !json.Valid(body) {
+		writeError(w, errInvalidJSON)
+		return
+	}
+	cmd, e := parseCommand(body, publish)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	cmds := []loop.Command{s.toLoop(&cmd)}
+	results := make([]loop.CmdResult, 1)
+	if s.opts.Gateway.Do(cmds, results) != nil {
+		writeError(w, errLoopsBusy)
+		return
+	}
+	if e := resultError(&results[0]); e != nil {
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, 200, appendResult(nil, &cmd, &results[0]))
+}
+
+func (s *Server) toLoop(c *command) loop.Command {
+	lc := loop.Command{Publish: c.publish, Close: c.close}
+	if c.publish {
+		lc.Channel = c.target
+	} else {
+		lc.Token = c.target
+	}
+	if c.hasEvent {
+		lc.Frame = loop.NewFrame(&c.event, s.opts.Format)
+	}
+	return lc
+}
+
+func resultError(r *loop.CmdResult) *apiError {
+	switch r.Status {
+	case 404:
+		return errTokenNotFound
+	case 503:
+		return errBufferFull
+	}
+	return nil
+}
+
+// appendResult writes a success body: {"status":"ok"}, {"status":"buffered"}
+// or, for a publish, {"status":"ok","connections":n}.
+func appendResult(b []byte, c *command, r *loop.CmdResult) []byte {
+	switch {
+	case c.publish:
+		b = append(b, `{"status":"ok","connections":`...)
+		b = strconv.AppendInt(b, r.Connections(), 10)
+		return append(b, '}')
+	case r.Buffered:
+		return append(b, `{"status":"buffered"}`...)
+	}
+	return append(b, `{"status":"ok"}`...)
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	s.opts.Gateway.WriteMetrics(w)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, []byte(`{"status":"ok"}`))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	status, body := s.opts.Gateway.ReadyzBody()
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.status, appendError(nil, e))
+}
+
+func appendError(b []byte, e *apiError) []byte {
+	b = append(b, `{"error":{"message":`...)
+	b = sse.AppendJSONString(b, e.message)
+	b = append(b, `,"code":`...)
+	b = sse.AppendJSONString(b, e.code)
+	return append(b, "}}"...)
+}

@@ -1,0 +1,215 @@
+// Package gateway assembles one gateway process from its parts: the callback
+// client (package callback), the event loops (package loop) on the public
+// listener, and the control server (package control) on the loopback control
+// listener. It owns their start order and their shutdown order (CONTRACT.md
+// section 8): drain the streams, flush the disconnect callbacks, stop the
+// control port, stop the engine.
+//
+// Start is called once, from the main goroutine (or a test); the parts run
+// their own goroutines as their packages describe.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ssegw/callback"
+	"ssegw/config"
+	"ssegw/control"
+	"ssegw/loop"
+)
+
+// Capacity derivation (CONTRACT.md section 2: MAX_CONNECTIONS defaults to what
+// the open-file limit allows).
+const (
+	// fdReserve is kept free for the control listener and its clients, log
+	// files, epoll and event fds; callback sockets come on top of it.
+	fdReserve = 128
+	// headroomDiv leaves 1/20 of the public sockets above MAX_CONNECTIONS for
+	// connections that are not streams (heads in flight, health checks, shed
+	// answers), so shedding itself never runs out of descriptors.
+	headroomDiv = 20
+)
+
+// Gateway is one running gateway.
+type Gateway struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	Loop      *loop.Server
+	Control   *control.Server
+	Callbacks *callback.Client
+	ctrlLn    net.Listener
+	publicAdr string
+	engineErr chan error
+	stats     chan struct{}
+}
+
+// Capacity is what the open-file limit allows.
+type Capacity struct {
+	FDLimit        uint64
+	MaxSockets     int
+	MaxConnections int
+}
+
+// RaiseFDLimit raises the soft open-file limit to the hard one and derives the
+// socket and stream capacity from it.
+func RaiseFDLimit(cfg *config.Config) (Capacity, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return Capacity{}, err
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			return Capacity{}, err
+		}
+	}
+	return deriveCapacity(rl.Cur, cfg), nil
+}
+
+func deriveCapacity(limit uint64, cfg *config.Config) Capacity {
+	reserve := uint64(fdReserve + 2*cfg.CallbackConcurrency)
+	c := Capacity{FDLimit: limit}
+	if limit > reserve {
+		c.MaxSockets = int(min(limit-reserve, 1<<30))
+	} else {
+		c.MaxSockets = 1
+	}
+	c.MaxConnections = cfg.MaxConnections
+	if c.MaxConnections == 0 {
+		c.MaxConnections = max(1, c.MaxSockets-c.MaxSockets/headroomDiv)
+	}
+	return c
+}
+
+// Start brings a gateway up and returns once both listeners accept.
+func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, error) {
+	g := &Gateway{cfg: cfg, log: log, engineErr: make(chan error, 1), stats: make(chan struct{})}
+	addr, err := concretePort(cfg.ListenAddr)
+	if err != nil {
+		return nil, err
+	}
+	g.publicAdr = addr
+	if cfg.CallbackURL != "" {
+		g.Callbacks = callback.New(callback.Options{URL: cfg.CallbackURL, Timeout: cfg.CallbackTimeout,
+			Concurrency: cfg.CallbackConcurrency, MaxPending: cfg.MaxPendingConnects})
+		g.Callbacks.Start()
+	}
+	g.Loop = loop.New(loop.Options{
+		Addr: addr, EventLoops: cfg.EventLoops, CallbackConfigured: cfg.CallbackURL != "", Callbacks: g.Callbacks,
+		HeartbeatInterval: cfg.HeartbeatInterval, HeaderTimeout: cfg.HeaderTimeout, WriteTimeout: cfg.WriteTimeout,
+		WriteBufferLimit: cfg.WriteBufferLimit, MaxHeaderBytes: cfg.MaxHeaderBytes,
+		MaxConnections: capacity.MaxConnections, MaxPendingConnects: cfg.MaxPendingConnects, MaxSockets: capacity.MaxSockets,
+		EventFormat: cfg.EventFormat, TCPKeepAlive: cfg.TCPKeepAlive, TCPUserTimeout: cfg.TCPUserTimeout, Logger: log,
+	})
+	if g.ctrlLn, err = net.Listen("tcp", cfg.ControlAddr); err != nil {
+		g.stopCallbacks()
+		return nil, fmt.Errorf("control listener: %w", err)
+	}
+	g.Control = control.New(control.Options{Token: cfg.ControlToken, Gateway: g.Loop, Format: cfg.EventFormat, Logger: log})
+	go func() { g.engineErr <- g.Loop.Run() }()
+	select {
+	case <-g.Loop.Booted():
+	case err := <-g.engineErr:
+		g.ctrlLn.Close()
+		g.stopCallbacks()
+		return nil, fmt.Errorf("public listener %s: %w", addr, err)
+	}
+	go func() {
+		if err := g.Control.HTTP.Serve(g.ctrlLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("control server stopped", "err", err)
+		}
+	}()
+	go g.logStats()
+	return g, nil
+}
+
+// concretePort replaces port 0 by a free port: with SO_REUSEPORT every event
+// loop binds its own listener, and they must all bind the same port.
+func concretePort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return addr, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)), nil
+}
+
+// PublicAddr is the public listener's host:port.
+func (g *Gateway) PublicAddr() string { return g.publicAdr }
+
+// ControlAddr is the control listener's host:port.
+func (g *Gateway) ControlAddr() string { return g.ctrlLn.Addr().String() }
+
+// EngineDone delivers the event engine's end: nil after Shutdown, an error if
+// it stopped on its own.
+func (g *Gateway) EngineDone() <-chan error { return g.engineErr }
+
+// Shutdown drains and stops everything within ctx (CONTRACT.md section 8). It
+// returns an error if the drain or the disconnect callbacks did not finish in time.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	close(g.stats)
+	drainErr := g.Loop.Drain(ctx, g.cfg.DrainWindow)
+	var cbOK = true
+	if g.Callbacks != nil {
+		cbOK = g.Callbacks.Stop(ctx)
+	}
+	ctrlCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = g.Control.HTTP.Shutdown(ctrlCtx)
+	cancel()
+	stopCtx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	_ = g.Loop.Stop(stopCtx)
+	switch {
+	case drainErr != nil:
+		return fmt.Errorf("drain: %d streams still open: %w", g.Loop.Streams(), drainErr)
+	case !cbOK:
+		return errors.New("drain: disconnect callbacks still queued at the deadline")
+	}
+	return nil
+}
+
+// Kill stops at once, without a drain (a second signal).
+func (g *Gateway) Kill() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = g.Control.HTTP.Close()
+	_ = g.Loop.Stop(ctx)
+}
+
+func (g *Gateway) stopCallbacks() {
+	if g.Callbacks != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		g.Callbacks.Stop(ctx)
+	}
+}
+
+// statsEvery is the period of the info line with the headline numbers.
+const statsEvery = time.Minute
+
+func (g *Gateway) logStats() {
+	t := time.NewTicker(statsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stats:
+			return
+		case <-t.C:
+			g.log.Info("stats", "streams", g.Loop.Streams(), "sockets", g.Loop.Sockets(),
+				"registered", g.Loop.Registered(), "timers", g.Loop.TimersLive())
+		}
+	}
+}

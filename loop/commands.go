@@ -1,0 +1,198 @@
+package loop
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"ssegw/callback"
+)
+
+// opKind is what an inbox item asks the loop to do.
+type opKind uint8
+
+const (
+	opSend          opKind = iota // an event and/or close for one stream
+	opPublish                     // an event and/or close for a channel's streams on this loop
+	opConnectResult               // a connect callback came back
+	opDrain                       // shutdown: end every stream on this loop
+)
+
+// op is one inbox item.
+type op struct {
+	kind    opKind
+	close   bool
+	token   token
+	conn    *conn
+	frame   *Frame // one reference owned by the op
+	channel string
+	result  *callback.Result
+	res     *CmdResult
+	w       *waiter
+}
+
+// Command is one backend command (CONTRACT.md 6.1 and 6.2), validated by the
+// control port. Do takes ownership of Frame's reference.
+type Command struct {
+	Publish bool
+	Token   string // send
+	Channel string // publish
+	Frame   *Frame // nil when the command carries no event
+	Close   bool
+}
+
+// CmdResult is the outcome of one Command.
+type CmdResult struct {
+	Status   int  // 200, 404 (token not found) or 503 (buffer full)
+	Buffered bool // send: the connect callback is still pending
+	conns    atomic.Int64
+}
+
+// Connections is how many streams a publish reached.
+func (r *CmdResult) Connections() int64 { return r.conns.Load() }
+
+// waiter lets Do wait until every op it posted was applied.
+type waiter struct {
+	n    atomic.Int32
+	done chan struct{}
+}
+
+func (w *waiter) finish() {
+	if w != nil && w.n.Add(-1) == 0 {
+		close(w.done)
+	}
+}
+
+// ErrLoopsBusy means the loops did not apply a command within commandWait.
+var ErrLoopsBusy = errors.New("loop: event loops did not answer in time")
+
+// Do applies commands in order and fills results (len(results) == len(cmds)).
+// Commands for one loop reach it together and in order, so per-stream order is
+// the order of cmds. Safe for concurrent use.
+func (s *Server) Do(cmds []Command, results []CmdResult) error {
+	w := &waiter{done: make(chan struct{})}
+	loops := s.allLoops()
+	batches := make([][]op, len(loops))
+	total := int32(0)
+	for i := range cmds {
+		c := &cmds[i]
+		res := &results[i]
+		res.Status = 200
+		if c.Publish {
+			total += s.planPublish(c, res, w, loops, batches)
+		} else {
+			total += s.planSend(c, res, w, loops, batches)
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	w.n.Store(total)
+	for i, b := range batches {
+		if len(b) > 0 {
+			loops[i].post(b...)
+		}
+	}
+	t := time.NewTimer(commandWait)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return nil
+	case <-t.C:
+		return ErrLoopsBusy
+	}
+}
+
+func (s *Server) planSend(c *Command, res *CmdResult, w *waiter, loops []*loopState, batches [][]op) int32 {
+	t, err := parseToken(c.Token)
+	var cs *conn
+	if err == nil {
+		cs = s.reg.lookup(t)
+	}
+	if cs == nil {
+		res.Status = 404
+		if c.Frame != nil {
+			c.Frame.Release()
+		}
+		return 0
+	}
+	i := cs.ls.idx
+	batches[i] = append(batches[i], op{kind: opSend, token: t, conn: cs, frame: c.Frame, close: c.Close, res: res, w: w})
+	return 1
+}
+
+func (s *Server) planPublish(c *Command, res *CmdResult, w *waiter, loops []*loopState, batches [][]op) int32 {
+	if len(loops) == 0 {
+		if c.Frame != nil {
+			c.Frame.Release()
+		}
+		return 0
+	}
+	if c.Frame != nil {
+		c.Frame.Retain(int32(len(loops) - 1))
+	}
+	for i := range loops {
+		batches[i] = append(batches[i], op{kind: opPublish, channel: c.Channel, frame: c.Frame, close: c.Close, res: res, w: w})
+	}
+	publishes.Inc()
+	return int32(len(loops))
+}
+
+// apply runs one inbox op on the loop.
+func (ls *loopState) apply(o *op, now int64) {
+	switch o.kind {
+	case opSend:
+		ls.applySendOp(o, now)
+		o.w.finish()
+	case opPublish:
+		ls.startFanout(o)
+	case opConnectResult:
+		ls.connectResult(o.conn, o.result, now)
+	case opDrain:
+		ls.drainAll(now)
+	}
+}
+
+func (ls *loopState) applySendOp(o *op, now int64) {
+	cs := o.conn
+	if cs.token != o.token || !cs.has(fRegistered) {
+		o.res.Status = 404
+		releaseFrame(o)
+		return
+	}
+	switch cs.state {
+	case stPending:
+		ls.buffer(cs, o)
+	case stStream:
+		ls.applySend(cs, o.frame, o.close, now)
+		o.frame = nil
+	default:
+		o.res.Status = 404
+		releaseFrame(o)
+	}
+}
+
+func releaseFrame(o *op) {
+	if o.frame != nil {
+		o.frame.Release()
+		o.frame = nil
+	}
+}
+
+// buffer keeps a send that arrived while the connect callback is pending.
+func (ls *loopState) buffer(cs *conn, o *op) {
+	p := cs.pend
+	switch {
+	case p.closeReq: // a buffered close was honoured: later items are dropped
+		o.res.Buffered = true
+		releaseFrame(o)
+	case len(p.ops) >= maxBufferedPerConn:
+		o.res.Status = 503
+		releaseFrame(o)
+	default:
+		o.res.Buffered = true
+		p.ops = append(p.ops, op{frame: o.frame, close: o.close})
+		o.frame = nil
+		p.closeReq = o.close
+	}
+}

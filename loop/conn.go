@@ -1,0 +1,77 @@
+package loop
+
+import (
+	"github.com/panjf2000/gnet/v2"
+
+	"ssegw/httpparse"
+	"ssegw/wheel"
+)
+
+// state is where a connection is in its life.
+type state uint8
+
+const (
+	stHead    state = iota // reading a request head
+	stPending              // SSE request in, connect callback in flight
+	stStream               // streaming: ready sent, heartbeats armed
+	stClosing              // ending: waiting for the kernel to take the last bytes
+	stClosed               // gnet closed it (OnClose ran)
+)
+
+// Reason is why a stream ended, as the disconnect callback names it.
+type Reason uint8
+
+const (
+	ReasonNone         Reason = iota
+	ReasonClientClosed        // the client went away
+	ReasonServerClosed        // a close command or shutdown
+	ReasonError               // write failure, slow consumer, protocol error
+)
+
+var reasonNames = [...]string{"", "client_closed", "server_closed", "error"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// conn is one connection's state. It lives on its loop's goroutine only (see
+// the package doc); the registry hands pointers to other goroutines, which use
+// them only as keys for ops they post back to the loop.
+type conn struct {
+	c       gnet.Conn
+	ls      *loopState
+	head    []byte // exact-size copy of the SSE request head (for callbacks)
+	token   token
+	slot    uint32      // index in the loop's slab; wheel payloads carry it
+	timer   wheel.Timer // head deadline, heartbeat or linger (one at a time)
+	wtimer  wheel.Timer // write-progress deadline
+	wmark   int         // unsent bytes when the write-progress timer was armed
+	state   state
+	flags   connFlags
+	reason  Reason // why we are closing it (set before we close)
+	inbound uint32 // bytes received after the SSE head
+	parser  *httpparse.Parser
+	pend    *pending // connect-window buffer and callback bookkeeping
+	subs    []subRef // channel bindings
+}
+
+// connFlags are small booleans packed into one byte.
+type connFlags uint8
+
+const (
+	fChunked    connFlags = 1 << iota // HTTP/1.1 stream: chunked framing
+	fKeepAlive                        // the connection may serve another request after this one
+	fOwesDisc                         // connect callback returned 2xx, disconnect not yet sent
+	fGone                             // the client left while the connect callback was pending
+	fStream                           // counted in the open-stream gauge
+	fRegistered                       // token is in the registry
+)
+
+func (cs *conn) has(f connFlags) bool { return cs.flags&f != 0 }
+func (cs *conn) set(f connFlags)      { cs.flags |= f }
+func (cs *conn) clear(f connFlags)    { cs.flags &^= f }
+
+// pending holds what a stream needs only while its connect callback is in
+// flight: sends that arrived meanwhile, replayed in order after a 2xx.
+type pending struct {
+	ops      []op
+	closeReq bool // a buffered close: later buffered items are dropped
+}

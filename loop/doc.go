@@ -1,0 +1,40 @@
+// Package loop is the gateway's gnet v2 event handler: it accepts browser
+// connections, parses their request heads with httpparse, answers the public
+// routes of CONTRACT.md section 4, holds SSE streams, and applies the backend's
+// commands to them.
+//
+// # Who owns what
+//
+// One rule: everything about a connection happens on its event loop's
+// goroutine. A connection's state (struct conn), its loop's timing wheel, its
+// loop's channel index and connection slab are touched only there: in the gnet
+// callbacks (OnOpen, OnTraffic, OnClose) and in the loop's "step" runnable.
+//
+// Other goroutines never touch connection state. They hand work to a loop
+// through its inbox (a mutex-guarded slice of ops):
+//   - control-port handlers (package control) call Server.Do, which looks tokens
+//     up in the registry (sharded, mutex-guarded: the one structure shared by
+//     all goroutines), appends ops to the owning loops' inboxes and waits for
+//     their results;
+//   - callback workers (package callback) post connect results the same way.
+//
+// Each loop has one dispatcher goroutine. It sleeps until its inbox gets work
+// or the loop's wheel has a timer due, then runs one step on the loop with
+// EventLoop.Execute and waits for it to finish before it starts the next. A
+// step does a bounded amount of work (stepBudget writes): it advances the wheel
+// (heartbeats, deadlines) and applies inbox ops, resuming a large fan-out where
+// the previous step stopped. Feeding steps from outside the loop, one at a
+// time, is what keeps a big fan-out from starving accepts and reads: gnet
+// drains its task queue to empty on every wake-up (DESIGN.md section 2).
+//
+// Because every write to a connection happens on its loop, in inbox order,
+// bytes reach each socket in the order the control port accepted the commands.
+//
+// # Disconnect exactly once
+//
+// A connection whose connect callback returned 2xx is "accepted" and owes the
+// backend one disconnect callback. Every path that ends it (client close, close
+// command, slow consumer, shutdown, a client that left while the callback was
+// pending) runs on the loop and calls finish, which sends the disconnect only if
+// the connection still owes it. No locks are needed for the guarantee.
+package loop

@@ -1,0 +1,58 @@
+package loop
+
+import "time"
+
+// Budgets and limits of the event loops. Each has a reason; none is a tuning
+// knob that users need (those are in package config).
+const (
+	// stepBudget bounds the writes one step does before it yields the loop back
+	// to gnet. A loopback write costs ~20 µs of CPU (the kernel runs the
+	// receiver's TCP path in the sender's context), so 512 writes keep a step
+	// near 10 ms and new connections are accepted within a few steps even
+	// during a 15k fan-out (target: p99 accept latency <= 50 ms).
+	stepBudget = 512
+
+	// maxBufferedPerConn bounds the sends buffered for a stream whose connect
+	// callback is still pending; beyond it a send is refused with 503
+	// BUFFER_FULL rather than growing memory without bound.
+	maxBufferedPerConn = 256
+
+	// maxInboundAfterHead bounds the bytes a client may send once its SSE
+	// request is in (a browser sends none). Beyond it the stream is closed as a
+	// protocol error.
+	maxInboundAfterHead = 64 << 10
+
+	// socketReserve is the number of descriptors kept free for everything that
+	// is not a public socket: the control listener and its clients, callback
+	// connections, log files, the epoll and event fds. It is added to
+	// CALLBACK_CONCURRENCY (each in-flight callback holds a socket).
+	socketReserve = 128
+
+	// nonStreamHeadroom is the share of sockets above MAX_CONNECTIONS (when it
+	// is derived) left for connections that are not streams yet (heads being
+	// read, health checks, shed answers), so capacity shedding can still answer.
+	nonStreamHeadroomDiv = 20
+
+	// lingerCheck is how often a connection that is closing after its last
+	// bytes checks whether the kernel took them.
+	lingerCheck = 50 * time.Millisecond
+
+	// heartbeatSpreadMax caps the random amount taken off the first heartbeat
+	// so that streams opened together do not beat together (Pushpin uses up to
+	// 1 s); it is at most a tenth of the interval.
+	heartbeatSpreadMax = time.Second
+
+	// shedRetryMin and shedRetryMax bound the randomised retry hint sent to a
+	// shed request, so returning clients spread out over the window.
+	shedRetryMin = 1000
+	shedRetryMax = 10000
+
+	// drainRetryMin and drainRetryMax bound the retry hint sent to streams
+	// ended by a shutdown.
+	drainRetryMin = 500
+	drainRetryMax = 5000
+
+	// commandWait bounds how long a control request waits for the loops to
+	// apply its commands; only a wedged loop would hit it.
+	commandWait = 10 * time.Second
+)

@@ -1,0 +1,266 @@
+package loop
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"ssegw/httpparse"
+	"ssegw/wheel"
+)
+
+// loopState is everything one event loop owns. Fields below the inbox are
+// loop-goroutine only; the inbox and the atomics are shared with other
+// goroutines, as their comments say.
+type loopState struct {
+	srv *Server
+	el  gnet.EventLoop
+	idx int
+
+	// Shared: posted to by control handlers and callback workers.
+	inboxMu sync.Mutex
+	inbox   []op
+	kick    chan struct{} // wakes the dispatcher (capacity 1)
+
+	// Shared, written by the loop after each step.
+	nextDue     atomic.Int64 // wheel's next expiry (ns since epoch), or 0 when empty
+	timersGauge atomic.Int64
+
+	// Dispatcher <-> step hand-off.
+	stepDone chan bool // the step's "more work" answer
+	runStep  gnet.Runnable
+
+	// Loop goroutine only.
+	wheel    *wheel.Wheel
+	conns    []*conn  // slab indexed by conn.slot
+	free     []uint32 // free slab slots
+	work     []op     // inbox items taken but not yet applied
+	spare    []op     // recycled inbox backing array
+	fanout   *fanout  // publish in progress, resumed by the next step
+	parsers  []*httpparse.Parser
+	tokens   tokenSource
+	rng      rng
+	channels map[string]*subList
+	budget   int // writes left in the current step
+}
+
+func newLoopState(s *Server, el gnet.EventLoop, idx int) *loopState {
+	ls := &loopState{
+		srv:      s,
+		el:       el,
+		idx:      idx,
+		kick:     make(chan struct{}, 1),
+		stepDone: make(chan bool, 1),
+		channels: make(map[string]*subList),
+	}
+	ls.wheel = wheel.New(wheel.Config{Start: ls.now(), Capacity: 1024})
+	ls.rng = rng{wheel.NewRand(uint64(time.Now().UnixNano()) + uint64(idx))}
+	ls.runStep = gnet.RunnableFunc(ls.step)
+	return ls
+}
+
+// now is the loop's clock: nanoseconds since the server started.
+func (ls *loopState) now() int64 { return int64(time.Since(ls.srv.epoch)) }
+
+// alloc gives a connection a slab slot.
+func (ls *loopState) alloc(cs *conn) uint32 {
+	if n := len(ls.free); n > 0 {
+		slot := ls.free[n-1]
+		ls.free = ls.free[:n-1]
+		ls.conns[slot] = cs
+		return slot
+	}
+	ls.conns = append(ls.conns, cs)
+	return uint32(len(ls.conns) - 1)
+}
+
+func (ls *loopState) release(cs *conn) {
+	ls.conns[cs.slot] = nil
+	ls.free = append(ls.free, cs.slot)
+}
+
+// post appends ops to the inbox and wakes the dispatcher. Any goroutine.
+func (ls *loopState) post(ops ...op) {
+	ls.inboxMu.Lock()
+	ls.inbox = append(ls.inbox, ops...)
+	ls.inboxMu.Unlock()
+	ls.wake()
+}
+
+func (ls *loopState) wake() {
+	select {
+	case ls.kick <- struct{}{}:
+	default:
+	}
+}
+
+// armed tells the dispatcher about a timer armed outside a step, if it is due
+// before the dispatcher's current sleep ends. Loop goroutine.
+func (ls *loopState) armed(due int64) {
+	if cur := ls.nextDue.Load(); cur == 0 || due < cur {
+		ls.nextDue.Store(due)
+		ls.wake()
+	}
+}
+
+// idleSleep is how long the dispatcher sleeps when nothing is scheduled; it is
+// only a backstop, every new timer or op wakes it.
+const idleSleep = time.Second
+
+// dispatch runs on its own goroutine, one per loop: it feeds steps to the loop
+// one at a time (see the package doc).
+func (ls *loopState) dispatch() {
+	t := time.NewTimer(idleSleep)
+	defer t.Stop()
+	more := false
+	for {
+		if !more {
+			ls.sleep(t)
+		}
+		if err := ls.el.Execute(context.Background(), ls.runStep); err != nil {
+			return // engine stopped
+		}
+		select {
+		case more = <-ls.stepDone:
+		case <-ls.srv.runDone: // the engine stopped: the step will never run
+			return
+		}
+	}
+}
+
+// sleep waits for a kick, the next timer or the stop signal.
+func (ls *loopState) sleep(t *time.Timer) {
+	d := idleSleep
+	if due := ls.nextDue.Load(); due != 0 {
+		d = time.Duration(due - ls.now())
+		if d < 0 {
+			d = 0
+		}
+	}
+	t.Reset(d)
+	select {
+	case <-ls.kick:
+	case <-t.C:
+	case <-ls.srv.runDone:
+	}
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+}
+
+// step is one bounded slice of work on the loop goroutine.
+func (ls *loopState) step(context.Context) error {
+	ls.budget = stepBudget
+	now := ls.now()
+	ls.advanceWheel(now)
+	ls.continueFanout()
+	ls.applyInbox(now)
+	more := ls.budget <= 0 || ls.fanout != nil || len(ls.work) > 0
+	if !more {
+		ls.inboxMu.Lock()
+		more = len(ls.inbox) > 0
+		ls.inboxMu.Unlock()
+	}
+	ls.publishTimers()
+	ls.stepDone <- more
+	return nil
+}
+
+func (ls *loopState) publishTimers() {
+	if at, ok := ls.wheel.NextExpiry(); ok {
+		ls.nextDue.Store(max(at, 1))
+	} else {
+		ls.nextDue.Store(0)
+	}
+	ls.timersGauge.Store(int64(ls.wheel.Len()))
+}
+
+// applyInbox takes what other goroutines posted and applies it in order,
+// within the step's budget; the rest waits for the next step.
+func (ls *loopState) applyInbox(now int64) {
+	if len(ls.work) == 0 {
+		ls.inboxMu.Lock()
+		ls.work, ls.inbox = ls.inbox, ls.spare[:0]
+		ls.inboxMu.Unlock()
+		ls.spare = nil
+	}
+	i := 0
+	for ; i < len(ls.work) && ls.budget > 0 && ls.fanout == nil; i++ {
+		ls.apply(&ls.work[i], now)
+		ls.work[i] = op{}
+	}
+	if i == len(ls.work) {
+		ls.spare = ls.work[:0]
+		ls.work = nil
+		return
+	}
+	ls.work = ls.work[i:]
+}
+
+// Timer kinds, in the low bits of a wheel payload; the slab slot is above.
+const (
+	tkHead        = iota // request-head deadline
+	tkHeartbeat          // next heartbeat
+	tkLinger             // closing: has the kernel taken the last bytes?
+	tkWrite              // write-progress deadline
+	tkDrain              // shutdown: end this stream now
+	timerKindBits = 3
+)
+
+func payload(cs *conn, kind uint64) uint64 { return uint64(cs.slot)<<timerKindBits | kind }
+
+func (ls *loopState) advanceWheel(now int64) {
+	for ls.budget > 0 {
+		_, more := ls.wheel.Advance(now, ls.budget, ls.fire)
+		if !more {
+			return
+		}
+	}
+}
+
+// fire handles one expired timer.
+func (ls *loopState) fire(t wheel.Timer, p uint64, due int64) {
+	cs := ls.conns[p>>timerKindBits]
+	if cs == nil {
+		return
+	}
+	kind := p & (1<<timerKindBits - 1)
+	if kind == tkWrite {
+		if cs.wtimer == t {
+			cs.wtimer = wheel.Timer{}
+			ls.writeDeadline(cs, due)
+		}
+		return
+	}
+	if cs.timer != t {
+		return // a stale handle: the connection re-armed since
+	}
+	cs.timer = wheel.Timer{}
+	switch kind {
+	case tkHead:
+		ls.headTimeout(cs)
+	case tkHeartbeat:
+		ls.heartbeat(cs, due)
+	case tkLinger:
+		ls.linger(cs)
+	case tkDrain:
+		ls.drainOne(cs)
+	}
+}
+
+func (ls *loopState) setTimer(cs *conn, now int64, d time.Duration, kind uint64) {
+	cs.timer = ls.wheel.Reset(cs.timer, now, d, payload(cs, kind))
+	ls.armed(now + int64(d))
+}
+
+func (ls *loopState) stopTimers(cs *conn) {
+	ls.wheel.Cancel(cs.timer)
+	ls.wheel.Cancel(cs.wtimer)
+	cs.timer, cs.wtimer = wheel.Timer{}, wheel.Timer{}
+}

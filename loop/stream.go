@@ -1,0 +1,465 @@
+package loop
+
+import (
+	"ssegw/callback"
+	"ssegw/httpparse"
+	"ssegw/sse"
+	"ssegw/wheel"
+)
+
+// Shed causes, as metrics label them.
+const (
+	shedShuttingDown = iota
+	shedTooMany
+	shedOverloaded
+)
+
+// openStream runs the SSE pre-checks and, if they pass, registers the stream
+// and asks the backend (CONTRACT.md section 4.1).
+func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, now int64) {
+	s := ls.srv
+	keep := req.KeepAlive
+	if !s.opts.CallbackConfigured {
+		ls.respond(cs, 503, "", jsonCT, errorBody("Service not configured", "SERVICE_NOT_CONFIGURED"), keep, now)
+		return
+	}
+	chunked := req.Version == httpparse.HTTP11
+	switch {
+	case s.stopping.Load():
+		ls.shed(cs, shedShuttingDown, chunked, now)
+		return
+	case s.streams.Load() >= int64(s.opts.MaxConnections):
+		ls.shed(cs, shedTooMany, chunked, now)
+		return
+	case s.pendingN.Load() >= int64(s.opts.MaxPendingConnects):
+		ls.shed(cs, shedOverloaded, chunked, now)
+		return
+	}
+	cs.head = append(make([]byte, 0, len(head)), head...)
+	cs.token = ls.tokens.next()
+	if chunked {
+		cs.set(fChunked)
+	}
+	job := &callback.Job{Action: callback.ActionConnect, Token: cs.token.String(), Head: cs.head, Done: ls.connectDone, Ctx: cs}
+	if s.opts.Callbacks.Connect(job) != nil {
+		cs.head = nil
+		ls.shed(cs, shedOverloaded, chunked, now)
+		return
+	}
+	cs.state = stPending
+	cs.pend = &pending{}
+	cs.set(fStream | fRegistered)
+	s.streams.Add(1)
+	s.pendingN.Add(1)
+	s.reg.add(cs.token, cs)
+	ls.wheel.Cancel(cs.timer)
+	cs.timer = wheel.Timer{}
+	ls.putParser(cs)
+}
+
+// connectDone runs on a callback worker: it hands the result to the loop.
+func (ls *loopState) connectDone(j *callback.Job, r callback.Result) {
+	res := r
+	ls.post(op{kind: opConnectResult, conn: j.Ctx.(*conn), result: &res})
+}
+
+// connectResult applies a connect callback's outcome on the loop.
+func (ls *loopState) connectResult(cs *conn, r *callback.Result, now int64) {
+	ls.srv.pendingN.Add(-1)
+	connectOutcomes[r.Outcome].Inc()
+	if cs.has(fGone) || cs.state == stClosed {
+		// The client left while we waited: the backend accepted a stream that
+		// is already gone, so it is owed its disconnect.
+		if r.Outcome == callback.Accepted {
+			cs.set(fOwesDisc)
+			ls.sendDisconnect(cs, ReasonClientClosed)
+		}
+		cs.head = nil
+		return
+	}
+	pend := cs.pend
+	cs.pend = nil
+	switch r.Outcome {
+	case callback.Accepted:
+		ls.accept(cs, pend, r, now)
+	case callback.Rejected:
+		ls.endUnaccepted(cs)
+		ls.writeRaw(cs, []byte(h1or0(cs)))
+		ls.writeMessage(cs, sse.AppendRejected(nil, r.Status, r.Phrase))
+		ls.endBody(cs, now)
+	default:
+		ls.endUnaccepted(cs)
+		status, code, msg := failureResponse(r)
+		ls.respondError(cs, status, code, msg, cs.has(fKeepAlive))
+	}
+}
+
+func failureResponse(r *callback.Result) (int, string, string) {
+	switch r.Outcome {
+	case callback.Timeout:
+		return 504, "GATEWAY_TIMEOUT", "Gateway timeout"
+	case callback.Unavailable:
+		return 503, "BACKEND_UNAVAILABLE", "Backend unavailable"
+	}
+	return r.Status, "BACKEND_ERROR", "Backend returned " + itoa(r.Status)
+}
+
+func h1or0(cs *conn) string {
+	if cs.has(fChunked) {
+		return sseHeaders1
+	}
+	return sseHeaders0
+}
+
+// accept starts the stream: headers, buffered sends in order, ready, heartbeats.
+func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int64) {
+	cs.set(fOwesDisc)
+	cs.state = stStream
+	streamsOpened.Inc()
+	ls.writeRaw(cs, []byte(h1or0(cs)))
+	for i := range pend.ops {
+		o := &pend.ops[i]
+		ls.applySend(cs, o.frame, o.close, now)
+		o.frame = nil
+		if cs.state != stStream {
+			ls.releaseOps(pend.ops[i+1:])
+			return // a buffered close ended it
+		}
+	}
+	ls.bind(cs, r.Bindings)
+	ls.writeMessage(cs, sse.Ready)
+	if cs.state != stStream {
+		return
+	}
+	if ls.srv.stopping.Load() { // accepted while draining: end it like the others
+		ls.scheduleDrain(cs, now)
+		return
+	}
+	iv := ls.srv.opts.HeartbeatInterval
+	first := iv - ls.rng.upTo(min(heartbeatSpreadMax, iv/10))
+	ls.setTimer(cs, now, first, tkHeartbeat)
+}
+
+func (ls *loopState) releaseOps(ops []op) {
+	for i := range ops {
+		if ops[i].frame != nil {
+			ops[i].frame.Release()
+			ops[i].frame = nil
+		}
+	}
+}
+
+// endUnaccepted forgets a stream whose connect failed or was rejected: no
+// disconnect is owed.
+func (ls *loopState) endUnaccepted(cs *conn) {
+	ls.unregister(cs)
+	ls.untrackStream(cs)
+	cs.head = nil
+	cs.state = stStream // so writes go out; the caller ends the body
+}
+
+// heartbeat writes `: heartbeat` unless the link still has unsent bytes, and
+// re-arms on the stream's cadence.
+func (ls *loopState) heartbeat(cs *conn, due int64) {
+	if cs.state != stStream {
+		return
+	}
+	now := ls.now()
+	next := due + int64(ls.srv.opts.HeartbeatInterval)
+	if next <= now { // we fell behind (a long stall): skip the missed beats
+		next = now + int64(ls.srv.opts.HeartbeatInterval)
+	}
+	cs.timer = ls.wheel.AddAt(now, next, payload(cs, tkHeartbeat))
+	if cs.c.OutboundBuffered() > 0 {
+		heartbeatsSkipped.Inc()
+		return
+	}
+	heartbeatsSent.Inc()
+	if cs.has(fChunked) {
+		ls.writeRaw(cs, heartbeatChunk)
+	} else {
+		ls.writeRaw(cs, sse.Heartbeat)
+	}
+}
+
+var heartbeatChunk = newRawFrame(sse.Heartbeat).bytes(true)
+
+// applySend writes one send (event and/or close) to a streaming connection.
+func (ls *loopState) applySend(cs *conn, fr *Frame, closeAfter bool, now int64) {
+	if fr != nil {
+		ls.writeFrame(cs, fr)
+		fr.Release()
+	}
+	if closeAfter && cs.state == stStream {
+		ls.endStream(cs, ReasonServerClosed, now)
+	}
+}
+
+// writeFrame writes a shared frame to one stream and applies the slow-consumer rule.
+func (ls *loopState) writeFrame(cs *conn, fr *Frame) {
+	if cs.state != stStream {
+		return
+	}
+	ls.budget--
+	b := fr.bytes(cs.has(fChunked))
+	eventsWritten.Inc()
+	bytesWritten.Add(len(b))
+	_, _ = cs.c.Write(b)
+	ls.afterWrite(cs)
+}
+
+// writeMessage wraps one message as a chunk (HTTP/1.1) and writes it.
+func (ls *loopState) writeMessage(cs *conn, msg []byte) {
+	if cs.has(fChunked) {
+		b := appendHex(make([]byte, 0, len(msg)+12), len(msg))
+		b = append(b, "\r\n"...)
+		b = append(b, msg...)
+		msg = append(b, "\r\n"...)
+	}
+	ls.writeRaw(cs, msg)
+}
+
+func (ls *loopState) writeRaw(cs *conn, b []byte) {
+	if cs.state == stClosed || cs.state == stClosing {
+		return
+	}
+	ls.budget--
+	bytesWritten.Add(len(b))
+	_, _ = cs.c.Write(b)
+	ls.afterWrite(cs)
+}
+
+// afterWrite enforces WRITE_BUFFER_LIMIT_BYTES and arms the write-progress
+// deadline while bytes are pending.
+func (ls *loopState) afterWrite(cs *conn) {
+	if cs.state == stClosed {
+		return // the write failed and gnet closed it (OnClose already ran)
+	}
+	pendingBytes := cs.c.OutboundBuffered()
+	if pendingBytes > ls.srv.opts.WriteBufferLimit {
+		slowConsumers.Inc()
+		ls.srv.logSlow(cs, pendingBytes)
+		ls.abort(cs, ReasonError)
+		return
+	}
+	if pendingBytes > 0 && !cs.wtimer.Armed() {
+		now := ls.now()
+		cs.wmark = pendingBytes
+		cs.wtimer = ls.wheel.Add(now, ls.srv.opts.WriteTimeout, payload(cs, tkWrite))
+		ls.armed(now + int64(ls.srv.opts.WriteTimeout))
+	}
+}
+
+// writeDeadline fires WRITE_TIMEOUT after bytes became pending: if none of them
+// left since, the peer is stuck and the connection is closed.
+func (ls *loopState) writeDeadline(cs *conn, due int64) {
+	if cs.state == stClosed {
+		return
+	}
+	p := cs.c.OutboundBuffered()
+	if p == 0 {
+		return
+	}
+	if p >= cs.wmark {
+		writeTimeouts.Inc()
+		ls.abort(cs, ReasonError)
+		return
+	}
+	cs.wmark = p
+	now := ls.now()
+	cs.wtimer = ls.wheel.Add(now, ls.srv.opts.WriteTimeout, payload(cs, tkWrite))
+}
+
+// endStream ends a streaming connection from our side: disconnect callback,
+// then the end of the body; on a kept-alive HTTP/1.1 connection the next
+// request may follow.
+func (ls *loopState) endStream(cs *conn, r Reason, now int64) {
+	if cs.state != stStream {
+		return
+	}
+	ls.sendDisconnect(cs, r)
+	ls.unregister(cs)
+	ls.endBody(cs, now)
+}
+
+// endBody ends the response body of a stream.
+func (ls *loopState) endBody(cs *conn, now int64) {
+	ls.untrackStream(cs)
+	ls.wheel.Cancel(cs.timer)
+	cs.timer = wheel.Timer{}
+	cs.head = nil
+	if cs.has(fChunked) {
+		ls.writeRaw(cs, []byte(lastChunk))
+		if cs.has(fKeepAlive) && cs.state == stStream {
+			cs.inbound = 0
+			ls.startHead(cs, now)
+			return
+		}
+	}
+	ls.closeAfterFlush(cs, ReasonNone, now)
+}
+
+// untrackStream takes the connection out of the open-stream count.
+func (ls *loopState) untrackStream(cs *conn) {
+	if cs.has(fStream) {
+		cs.clear(fStream)
+		ls.srv.streams.Add(-1)
+	}
+}
+
+func (ls *loopState) unregister(cs *conn) {
+	if cs.has(fRegistered) {
+		cs.clear(fRegistered)
+		ls.srv.reg.remove(cs.token)
+	}
+	ls.unbind(cs)
+}
+
+// sendDisconnect sends the disconnect callback if the stream still owes one.
+func (ls *loopState) sendDisconnect(cs *conn, r Reason) {
+	if !cs.has(fOwesDisc) {
+		return
+	}
+	cs.clear(fOwesDisc)
+	disconnects[r].Inc()
+	ls.srv.opts.Callbacks.Disconnect(&callback.Job{Action: callback.ActionDisconnect, Reason: r.String(), Token: cs.token.String(), Head: cs.head})
+}
+
+// abort ends a connection now (slow consumer, protocol error, write deadline).
+func (ls *loopState) abort(cs *conn, r Reason) {
+	ls.closeNow(cs, r)
+}
+
+// closeNow asks gnet to close the connection; OnClose does the bookkeeping.
+func (ls *loopState) closeNow(cs *conn, r Reason) {
+	if cs.state == stClosed || (cs.state == stClosing && cs.reason != ReasonNone) {
+		return
+	}
+	if cs.reason == ReasonNone {
+		cs.reason = r
+	}
+	if cs.state != stPending {
+		cs.state = stClosing
+	}
+	_ = cs.c.Close()
+}
+
+// closeAfterFlush closes once the kernel has taken every byte we wrote.
+func (ls *loopState) closeAfterFlush(cs *conn, r Reason, now int64) {
+	if cs.state == stClosed {
+		return
+	}
+	cs.state = stClosing
+	cs.reason = r
+	ls.putParser(cs)
+	if cs.c.OutboundBuffered() == 0 {
+		_ = cs.c.Close()
+		return
+	}
+	ls.setTimer(cs, now, lingerCheck, tkLinger)
+}
+
+func (ls *loopState) linger(cs *conn) {
+	if cs.state != stClosing {
+		return
+	}
+	if cs.c.OutboundBuffered() == 0 {
+		_ = cs.c.Close()
+		return
+	}
+	ls.setTimer(cs, ls.now(), lingerCheck, tkLinger) // the write-progress deadline bounds this
+}
+
+// closed is OnClose's work: settle the connection's debts and free its slot.
+func (ls *loopState) closed(cs *conn, err error) {
+	prev := cs.state
+	cs.state = stClosed
+	ls.stopTimers(cs)
+	ls.putParser(cs)
+	r := cs.reason
+	if r == ReasonNone {
+		r = ReasonError
+		if peerGone(err) {
+			r = ReasonClientClosed
+		}
+	}
+	if prev == stPending {
+		cs.set(fGone) // the connect result will settle the disconnect
+		if cs.pend != nil {
+			ls.releaseOps(cs.pend.ops)
+			cs.pend = nil
+		}
+	}
+	ls.sendDisconnect(cs, r)
+	ls.unregister(cs)
+	ls.untrackStream(cs)
+	if prev != stPending {
+		cs.head = nil
+	}
+	ls.release(cs)
+	connsClosed.Inc()
+}
+
+// shed answers an SSE request we will not take right now: 200, the SSE
+// headers, a randomised retry hint and the end of the stream, then close
+// (a non-200 would make a browser's EventSource give up for good).
+func (ls *loopState) shed(cs *conn, cause int, chunked bool, now int64) {
+	shedCount(cause)
+	cs.state = stStream
+	if chunked {
+		cs.set(fChunked)
+	}
+	_, _ = cs.c.Write(ls.shedResponse(chunked))
+	ls.closeAfterFlush(cs, ReasonNone, now)
+}
+
+// shedResponse is a whole shed answer.
+func (ls *loopState) shedResponse(chunked bool) []byte {
+	msg := sse.AppendRetry(nil, ls.rng.between(shedRetryMin, shedRetryMax))
+	if !chunked {
+		return append([]byte(sseHeaders0), msg...)
+	}
+	b := append([]byte(sseHeaders1), appendHex(nil, len(msg))...)
+	b = append(b, "\r\n"...)
+	b = append(b, msg...)
+	return append(b, "\r\n"+lastChunk...)
+}
+
+func appendRetry(ms uint64) []byte { return sse.AppendRetry(nil, ms) }
+
+func appendHex(b []byte, n int) []byte {
+	const digits = "0123456789abcdef"
+	var tmp [16]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = digits[n&0xf]
+		n >>= 4
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
+
+func itoa(n int) string {
+	return string(appendInt(nil, n))
+}
+
+func appendInt(b []byte, n int) []byte {
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
