@@ -1,0 +1,84 @@
+// Package wheel is the gateway's timing wheel: one instance per event loop holds
+// every connection timer of that loop (request-head deadline, heartbeat,
+// write-progress deadline).
+//
+// # Ownership
+//
+// A Wheel is a plain data structure. It starts no goroutines, takes no locks and
+// never reads a clock: every call that needs the time takes `now`, int64
+// nanoseconds on the caller's monotonic clock (the gateway passes
+// time.Since(epoch)). An instance belongs to one goroutine — the event loop that
+// owns the connections — and must not be shared without external locking.
+//
+// # Tick, levels, range
+//
+// Time is counted in ticks of Config.Tick since Config.Start. DefaultTick is
+// 10 ms: heartbeats (>= 1 s, 15 s by default) and deadlines (10 s head timeout)
+// need tens of milliseconds of precision, not microseconds, and whole-second or
+// whole-10ms intervals are exact multiples of it, so a periodic timer re-armed at
+// due+interval always lands on a tick boundary.
+//
+// The wheel has 4 levels of 64 slots (one uint64 occupancy bitmap per level,
+// bits.TrailingZeros finds the next busy slot). Level L has a slot width of
+// 64^L ticks: with 10 ms ticks 10 ms, 640 ms, 40.96 s and 43.7 min, so the
+// levels span 64^4 ticks = 46.6 hours. A timer is filed by the highest bit in
+// which its due tick differs from the current tick (as in Linux and tokio), so
+// slots never wrap and the next event is the lowest busy slot of the lowest busy
+// level. Timers due beyond the current 64^4-tick span (for example 30 days out)
+// wait on an overflow list that is re-filed each time the wheel crosses a span
+// boundary (every 46.6 hours): far timers cost one list move per span and never
+// fire early.
+//
+// # When a timer fires
+//
+// Let tick(x) = ceil((x-Start)/Tick), and let cur be the largest
+// floor((now-Start)/Tick) that Advance has seen. A timer armed with due time
+// `due` at time `now` gets the effective tick
+//
+//	e = cur            if due <= now or tick(due) <= cur (already due)
+//	e = tick(due)      otherwise
+//
+// and fires in the first Advance whose floor((now-Start)/Tick) >= e (subject to
+// that call's max). So a timer never fires before its due time, and fires at most
+// one tick after it if Advance is called every tick: higher levels cascade down
+// lazily, one slot at a time, so every timer reaches level 0 and fires at its own
+// tick. Timers armed from inside an Advance callback that are already due fire on
+// the next Advance, never in the current one, so a callback that re-arms with
+// delay 0 cannot spin a loop.
+//
+// Order is stable: due timers fire in increasing e, and timers with the same e
+// fire in the order they were armed (Add, AddAt, or Reset — a Reset counts as a
+// new arming). Timers left over by a bounded Advance fire first in the next
+// call, still in that order.
+//
+// Time going backwards is tolerated: an Advance with a smaller now than before
+// moves nothing (it only fires what is already due), and Add computes the due
+// time from the now it is given.
+//
+// # Work per call
+//
+// Add, AddAt, Reset and Cancel are O(1). Advance calls fn at most max times
+// (max <= 0: no bound) and reports whether more is due, so a mass expiry is
+// spread over several loop iterations. Its bookkeeping is proportional to the
+// busy slots it crosses plus the timers it cascades; each timer cascades at most
+// three times in its life (plus once per 46.6 h on the overflow list), so that
+// cost is amortised O(1) per timer. NextExpiry tells the caller how long it may
+// sleep (exact when the next busy slot is on level 0, a lower bound otherwise).
+//
+// # Memory
+//
+// Timers live in a slab of 32-byte nodes linked by uint32 indices into
+// doubly linked slot lists, with a free list; the slab grows by doubling only
+// when it is full, so arming and re-arming allocate nothing once it is large
+// enough. A Timer handle is 8 bytes (slab index and generation) embedded in the
+// caller's record; a stale handle (fired, cancelled, slot reused) is detected by
+// the generation, so Cancel and Reset are always safe to call.
+//
+// # Spreading
+//
+// Rand is an allocation-free splitmix64 generator; Rand.Jitter adds a uniform
+// random offset so that, for example, 100k heartbeats armed in the same second
+// are spread over the whole interval instead of firing in one tick. Re-arming
+// each heartbeat at due+interval from its callback then keeps both the cadence
+// and the spread.
+package wheel
