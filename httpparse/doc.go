@@ -5,10 +5,13 @@
 // # Use
 //
 // Parse is called with every byte received since the request began; it
-// resumes where the previous call stopped and never looks at a byte twice, so
-// feeding a head one byte at a time costs the same as feeding it whole.
+// resumes where the previous call stopped and never re-scans what an earlier
+// call accepted, so feeding a head one byte at a time costs the same work as
+// feeding it whole.
+//
 // Results are offsets (Span) into the caller's buffer; nothing is copied and
-// the success path allocates nothing. Parse returns HeadLen once the head is
+// the success path allocates nothing, so the buffer must stay unchanged for
+// as long as the spans are used. Parse returns HeadLen once the head is
 // complete; a pipelined request starts at buf[HeadLen:] and needs Reset
 // first. The parser reports framing (Request.ContentLength, Request.Chunked)
 // but never reads a body; body policy ("any body on GET => 400") belongs to
@@ -16,8 +19,7 @@
 //
 // # Ownership
 //
-// A Parser belongs to one goroutine (the connection's event loop) and must not
-// be copied while a head is in flight. It holds room for DefaultMaxHeaders
+// A Parser belongs to one goroutine (the connection's event loop). It holds room for DefaultMaxHeaders
 // headers, about 1.7 KiB, so the gateway keeps one per connection only while a
 // head is in flight, taken from a pool, and when it needs the headers later it
 // parses the stored complete head again: parsing a complete head in one call

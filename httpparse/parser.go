@@ -68,7 +68,8 @@ func (p *Parser) Request() *Request { return &p.req }
 
 // Parse is given buf = every byte received since the start of this request:
 // each call passes the same prefix plus whatever arrived since. It resumes
-// where the previous call stopped and never looks at a byte twice.
+// where the previous call stopped, so no byte accepted by an earlier call is
+// scanned again: a head fed one byte at a time costs linear work.
 //
 // It returns n > 0 (== HeadLen) when the head is complete, n == 0 with a nil
 // error when more bytes are needed, or one of the Err values of this package;

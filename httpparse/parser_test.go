@@ -461,3 +461,20 @@ func TestStatus(t *testing.T) {
 	f(fmt.Errorf("wrapped: %w", ErrMissingHost), 400)
 	f(errors.New("foreign"), 500)
 }
+
+func TestSplitFeedingAllocatesNothing(t *testing.T) {
+	buf := []byte(browserHead)
+	var p Parser
+	allocs := testing.AllocsPerRun(20, func() {
+		p.Reset(Limits{})
+		for i := 1; i <= len(buf); i += 7 {
+			p.Parse(buf[:i])
+		}
+		if n, err := p.Parse(buf); n != len(buf) || err != nil {
+			t.Fatal(n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per split parse", allocs)
+	}
+}
