@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"ssegw/bench/backend"
+	"ssegw/bench/scenario"
+)
+
+// childEnv makes the test binary act as "ssegw-bench worker" when re-executed.
+const childEnv = "SSEGW_BENCH_CLI_TEST_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(run(context.Background(), []string{"worker"}, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+const testTimeout = 30 * time.Second
+
+// startServer runs a server subcommand in-process and returns its announced addresses.
+func startServer(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, args, nil, pw, io.Discard)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(testTimeout):
+			t.Errorf("%s did not stop", args[0])
+		}
+	})
+	line, err := bufio.NewReader(pr).ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("%s: no announce line: %v", args[0], err)
+	}
+	go io.Copy(io.Discard, pr)
+	var m map[string]any
+	if err := json.Unmarshal(line, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestUsageErrors(t *testing.T) {
+	var errb bytes.Buffer
+	cases := [][]string{
+		{},
+		{"nonsense"},
+		{"hold", "--streams", "x"},
+		{"hold", "--target", "10.0.0.1:80", "--streams", "1"},
+		{"fanout", "--target", "example.com:80"},
+		{"baseline", "--listen", "0.0.0.0:0"},
+		{"backend", "--reject-ratio", "2"},
+	}
+	for _, args := range cases {
+		code := run(context.Background(), args, nil, io.Discard, &errb)
+		if code == exitOK {
+			t.Errorf("%q: exit 0, want failure", args)
+		}
+	}
+	if code := run(context.Background(), []string{"help"}, nil, io.Discard, &errb); code != exitOK {
+		t.Errorf("help exit %d", code)
+	}
+}
+
+// TestFanoutAgainstBaselineCLI runs the whole tool: the baseline subcommand,
+// and fanout over two child processes (this binary re-executed as worker),
+// with --json output.
+func TestFanoutAgainstBaselineCLI(t *testing.T) {
+	t.Setenv(childEnv, "1") // inherited by the children only; this process already ran TestMain
+	srv := startServer(t, "baseline", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--heartbeat", "200ms")
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"fanout", "--target", srv["listen"].(string),
+		"--publish-url", "http://" + srv["control"].(string) + "/internal/publish",
+		"--streams", "40", "--procs", "2", "--publish-rate", "10", "--duration", "300ms",
+		"--late-streams", "4", "--settle", "1ms", "--server-pid", "0", "--json", "--quiet"}, nil, &out, &errb)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var rep scenario.FanoutReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("bad JSON %q: %v", out.String(), err)
+	}
+	if rep.Procs != 2 || rep.Publishes != 3 || rep.Delivered != 120 || rep.Expected != 120 || rep.LateClients.Opened != 4 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func TestBackendCLI(t *testing.T) {
+	srv := startServer(t, "backend", "--listen", "127.0.0.1:0", "--bindings", "a,b", "--reject-ratio", "0.5")
+	base := "http://" + srv["listen"].(string)
+	for i, tok := range []string{"t1", "t2"} {
+		resp, err := http.Post(base+"/cb", "application/json",
+			strings.NewReader(`{"action":"connect","token":"`+tok+`","request":{"url":"/","headers":{}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := []int{200, 401}[i]; resp.StatusCode != want {
+			t.Fatalf("connect %d: status %d want %d", i, resp.StatusCode, want)
+		}
+	}
+	resp, err := http.Get(base + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st backend.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Connects != 2 || st.Rejected != 1 {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+}
