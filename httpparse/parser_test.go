@@ -172,6 +172,10 @@ func TestParseSuccess(t *testing.T) {
 		headers: h("Host: a", "Transfer-Encoding: chunked"), chunked: true})
 	f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n", want{method: "POST",
 		headers: h("Host: a", "Transfer-Encoding: CHUNKED"), chunked: true})
+	f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\nhello", want{method: "POST",
+		headers: h("Host: a", "Content-Length: 005"), cl: i64(5), n: 49})
+	f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \tchunked \r\n\r\n", want{method: "POST",
+		headers: h("Host: a", "Transfer-Encoding: chunked"), chunked: true})
 	f("GET / HTTP/1.0\r\nconTENT-Length: 5\r\n\r\nHELLO", want{version: HTTP10, close: true,
 		headers: h("conTENT-Length: 5"), cl: i64(5), n: 37})
 
@@ -310,6 +314,16 @@ func TestParseError(t *testing.T) {
 	f("POST / HTTP/1.1\r\nHost: a\r\nX-Folded:\r\n chunked\r\n\r\n", ErrObsFold)
 	f("POST / HTTP/1.1\r\nHost: a\r\nX: y\rTransfer-Encoding: chunked\r\n\r\n", ErrBareCR)
 	f("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", ErrTransferEncodingHTTP10)
+	f("POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello", ErrTransferEncodingHTTP10)
+	f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", ErrUnsupportedTransferEncoding)
+	f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked\r\n\r\n", ErrUnsupportedTransferEncoding)
+	f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n", ErrUnsupportedTransferEncoding)
+	f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n", ErrUnsupportedTransferEncoding)
+	f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nContent-Length: 5\r\n\r\nhello", ErrContentLengthWithTE)
+	f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked \r\nContent-Length: 5\r\n\r\nhello", ErrContentLengthWithTE)
+	f("POST / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\nContent-Length: 5, 10\r\n\r\n", ErrInvalidContentLength)
+	f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0o5\r\n\r\nhello", ErrInvalidContentLength)
+	f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nX-Test: val\rue\r\n\r\nhello", ErrBareCR)
 }
 
 func TestParseLimits(t *testing.T) {
