@@ -16,8 +16,9 @@ build: ## build bin/ssegw and bin/ssegw-bench
 run: build ## run the gateway with the built-in demo backend (open the printed URL)
 	./$(BIN)/ssegw --demo
 
-test: lint ## every test, with the race detector (what CI runs)
+test: lint ## every test: the race-enabled suite, then the scale tests at full size (what CI runs)
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -count=1 -run '^TestScale' $(PKGS)
 
 test-race: ## alias of the race-enabled unit and end-to-end tests
 	$(GO) test -race -count=1 $(PKGS)
