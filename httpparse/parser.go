@@ -33,7 +33,7 @@ type scanState struct {
 	state         state
 	eol           lineEnd
 	pos           int   // next byte to examine
-	mark          int   // start of the method, target, version or value being scanned
+	mark          int   // start of the method, target, version, name or value being scanned
 	end           int   // end of the version, or of the value without trailing OWS
 	name          Span  // name of the header line being scanned
 	pct           uint8 // hex digits a percent-escape in the target still owes
@@ -45,6 +45,9 @@ type scanState struct {
 
 // Parser is a resumable HTTP/1.1 request-head parser. The zero value is ready
 // to use with the default limits. A Parser belongs to one goroutine.
+//
+// For a pipelined request, call Reset and parse buf[HeadLen:]; the spans of
+// the new result index that slice, not the original buffer.
 type Parser struct {
 	req Request
 	lim Limits
