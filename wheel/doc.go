@@ -24,27 +24,29 @@
 // levels span 64^4 ticks = 46.6 hours. A timer is filed by the highest bit in
 // which its due tick differs from the current tick (as in Linux and tokio), so
 // slots never wrap and the next event is the lowest busy slot of the lowest busy
-// level. Timers due beyond the current 64^4-tick span (for example 30 days out)
-// wait on an overflow list that is re-filed each time the wheel crosses a span
-// boundary (every 46.6 hours): far timers cost one list move per span and never
-// fire early.
+// level. Timers due beyond the current 64^4-tick span (a 48-hour or 30-day
+// timer) wait on an overflow list, which is re-filed into the levels when the
+// wheel reaches the span holding the earliest of them: a far timer costs one
+// list move per re-filing and never fires early.
 //
 // # When a timer fires
 //
-// Let tick(x) = ceil((x-Start)/Tick), and let cur be the largest
-// floor((now-Start)/Tick) that Advance has seen. A timer armed with due time
-// `due` at time `now` gets the effective tick
+// Let tick(x) = ceil((x-Start)/Tick), capped at the tick holding MaxInt64, and
+// let cur be the largest floor((now-Start)/Tick) that Advance has seen. A timer
+// armed with due time `due` at time `now` gets the effective tick
 //
 //	e = cur            if due <= now or tick(due) <= cur (already due)
 //	e = tick(due)      otherwise
 //
-// and fires in the first Advance whose floor((now-Start)/Tick) >= e (subject to
-// that call's max). So a timer never fires before its due time, and fires at most
-// one tick after it if Advance is called every tick: higher levels cascade down
-// lazily, one slot at a time, so every timer reaches level 0 and fires at its own
-// tick. Timers armed from inside an Advance callback that are already due fire on
-// the next Advance, never in the current one, so a callback that re-arms with
-// delay 0 cannot spin a loop.
+// and fires in the first Advance whose floor((now-Start)/Tick) >= e, subject to
+// that call's max (what max defers fires first in the next call). Higher levels
+// cascade down lazily, one slot at a time, so every timer reaches level 0 and
+// fires at its own tick: no timer fires before its due time, and a timer fires
+// less than one base tick after it plus however long the caller waits between
+// Advance calls. Timers armed from inside an Advance callback that are already
+// due fire on the next Advance, never in the current one, so a callback that
+// re-arms with delay 0 cannot spin a loop. The model test in this package
+// implements exactly these rules.
 //
 // Order is stable: due timers fire in increasing e, and timers with the same e
 // fire in the order they were armed (Add, AddAt, or Reset — a Reset counts as a
@@ -61,8 +63,10 @@
 // (max <= 0: no bound) and reports whether more is due, so a mass expiry is
 // spread over several loop iterations. Its bookkeeping is proportional to the
 // busy slots it crosses plus the timers it cascades; each timer cascades at most
-// three times in its life (plus once per 46.6 h on the overflow list), so that
-// cost is amortised O(1) per timer. NextExpiry tells the caller how long it may
+// three times in its life (far timers also once per re-filing of the overflow
+// list, which happens at most once per 46.6 h of wheel time), so that cost is
+// amortised O(1) per timer. A time jump of hours costs no more than that: empty
+// slots are skipped through the bitmaps, never stepped through. NextExpiry tells the caller how long it may
 // sleep (exact when the next busy slot is on level 0, a lower bound otherwise).
 //
 // # Memory

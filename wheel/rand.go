@@ -36,7 +36,7 @@ func (r *Rand) Below(n uint64) uint64 {
 // Jitter returns d plus a uniform random offset in [0, spread); spread <= 0
 // returns d. It never shortens d, so it is safe for deadlines; for a heartbeat
 // that must come at least every interval use Jitter(interval-spread, spread).
-// Arming the first of many periodic timers with Jitter(interval, interval) and
+// Arming the first of many periodic timers at now+Jitter(0, interval) and
 // re-arming each at due+interval spreads them evenly over the interval for good.
 func (r *Rand) Jitter(d, spread time.Duration) time.Duration {
 	if spread <= 0 {

@@ -1,0 +1,441 @@
+package wheel
+
+import (
+	"math"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+const tick = DefaultTick
+
+// fired records what an Advance fired.
+type fired struct {
+	t       Timer
+	payload uint64
+	due     int64
+}
+
+func collect(w *Wheel, now int64, limit int) (got []fired, more bool) {
+	_, more = w.Advance(now, limit, func(t Timer, p uint64, due int64) {
+		got = append(got, fired{t, p, due})
+	})
+	return got, more
+}
+
+func payloads(fs []fired) []uint64 {
+	p := make([]uint64, len(fs))
+	for i, f := range fs {
+		p[i] = f.payload
+	}
+	return p
+}
+
+func equal(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSizes(t *testing.T) {
+	if s := unsafe.Sizeof(node{}); s > 32 {
+		t.Fatalf("node is %d bytes, budget 32", s)
+	}
+	if s := unsafe.Sizeof(Timer{}); s != 8 {
+		t.Fatalf("Timer is %d bytes, want 8", s)
+	}
+}
+
+func TestZeroTimer(t *testing.T) {
+	w := New(Config{})
+	var z Timer
+	if z.Armed() || w.Cancel(z) {
+		t.Fatal("zero Timer armed or cancellable")
+	}
+	a := w.Reset(z, 0, time.Second, 1)
+	if !a.Armed() || w.Len() != 1 {
+		t.Fatal("Reset of zero Timer did not arm")
+	}
+	if w.Tick() != DefaultTick {
+		t.Fatalf("Tick = %v", w.Tick())
+	}
+}
+
+func TestFiresAtTick(t *testing.T) {
+	const start = 1000
+	tk := int64(tick)
+	f := func(delay time.Duration, lastQuiet, fireAt int64) {
+		t.Helper()
+		w := New(Config{Start: start})
+		w.Add(start, delay, 7)
+		if got, _ := collect(w, start+lastQuiet, 0); len(got) != 0 {
+			t.Fatalf("delay %v fired at +%d", delay, lastQuiet)
+		}
+		got, _ := collect(w, start+fireAt, 0)
+		if len(got) != 1 || got[0].due != start+int64(delay) || got[0].payload != 7 {
+			t.Fatalf("delay %v: at +%d got %+v", delay, fireAt, got)
+		}
+	}
+	f(tick, tk-1, tk)
+	f(tick+1, 2*tk-1, 2*tk) // rounded up to the next tick: never early
+	f(15*time.Second, int64(15*time.Second)-1, int64(15*time.Second))
+	f(time.Hour+3, int64(time.Hour)+tk-1, int64(time.Hour)+tk)
+}
+
+func TestZeroAndNegativeDelay(t *testing.T) {
+	w := New(Config{Start: 5})
+	w.Add(5, 0, 1)
+	w.Add(5, -time.Hour, 2)
+	w.AddAt(5, math.MinInt64, 3)
+	w.Add(5, 1, 4)                // due in the current tick's future: waits for the next tick
+	got, more := collect(w, 5, 0) // same now, no tick boundary crossed
+	if !equal(payloads(got), []uint64{1, 2, 3}) || more {
+		t.Fatalf("got %v more=%v", payloads(got), more)
+	}
+	if got, _ := collect(w, 5+int64(tick), 0); !equal(payloads(got), []uint64{4}) {
+		t.Fatalf("got %v", payloads(got))
+	}
+}
+
+func TestCancelInsideCallback(t *testing.T) {
+	w := New(Config{})
+	var a, b, c Timer
+	a = w.Add(0, tick, 1)
+	b = w.Add(0, tick, 2)
+	c = w.Add(0, tick, 3)
+	var order []uint64
+	w.Advance(int64(tick), 0, func(t2 Timer, p uint64, _ int64) {
+		order = append(order, p)
+		if p == 1 {
+			if w.Cancel(a) {
+				t.Error("cancel of the firing timer itself succeeded")
+			}
+			if !w.Cancel(b) {
+				t.Error("cancel of another due timer failed")
+			}
+		}
+	})
+	if !equal(order, []uint64{1, 3}) || w.Len() != 0 || w.Cancel(c) {
+		t.Fatalf("order %v len %d", order, w.Len())
+	}
+}
+
+func TestRearmInsideCallback(t *testing.T) {
+	w := New(Config{})
+	self := w.Add(0, tick, 1)
+	var again, zero Timer
+	w.Advance(int64(tick), 0, func(t2 Timer, p uint64, due int64) {
+		if t2 != self {
+			t.Errorf("fn got %v, want %v", t2, self)
+		}
+		again = w.Reset(t2, int64(tick), 2*tick, 10) // stale handle: a new arming
+		zero = w.Add(int64(tick), 0, 11)             // due, but waits for the next Advance
+	})
+	if !again.Armed() || again == self || w.Cancel(self) || w.Len() != 2 {
+		t.Fatalf("re-arm: again=%v self=%v len=%d", again, self, w.Len())
+	}
+	got, _ := collect(w, int64(tick), 0)
+	if !equal(payloads(got), []uint64{11}) {
+		t.Fatalf("got %v", payloads(got))
+	}
+	got, _ = collect(w, 3*int64(tick), 0)
+	if !equal(payloads(got), []uint64{10}) || got[0].t != again {
+		t.Fatalf("got %+v", got)
+	}
+	_ = zero
+}
+
+func TestZeroDelayRearmDoesNotSpin(t *testing.T) {
+	w := New(Config{})
+	w.Add(0, 0, 1)
+	calls := 0
+	fn := func(t2 Timer, p uint64, _ int64) { calls++; w.Add(0, 0, p) }
+	for i := 1; i <= 3; i++ {
+		if n, more := w.Advance(0, 0, fn); n != 1 || !more || calls != i {
+			t.Fatalf("Advance %d: fired %d more %v calls %d", i, n, more, calls)
+		}
+	}
+}
+
+func TestCancelFiredAndStale(t *testing.T) {
+	w := New(Config{})
+	a := w.Add(0, tick, 1)
+	collect(w, int64(tick), 0)
+	if w.Cancel(a) {
+		t.Fatal("cancel of a fired timer succeeded")
+	}
+	b := w.Add(int64(tick), tick, 2) // reuses a's node
+	if b.idx != a.idx || b == a {
+		t.Fatalf("expected node reuse with a new generation: a=%v b=%v", a, b)
+	}
+	if w.Cancel(a) || w.Len() != 1 {
+		t.Fatal("stale handle cancelled the node's new timer")
+	}
+	if r := w.Reset(a, int64(tick), tick, 3); r == b || w.Len() != 2 {
+		t.Fatal("Reset of a stale handle touched the node's new timer")
+	}
+	if !w.Cancel(b) || w.Cancel(b) {
+		t.Fatal("cancel of the live timer failed, or succeeded twice")
+	}
+}
+
+func TestResetLiveKeepsHandle(t *testing.T) {
+	w := New(Config{})
+	a := w.Add(0, time.Hour, 1)
+	if r := w.Reset(a, 0, tick, 2); r != a {
+		t.Fatalf("Reset of a live timer returned %v, want %v", r, a)
+	}
+	got, _ := collect(w, int64(tick), 0)
+	if !equal(payloads(got), []uint64{2}) || w.Len() != 0 {
+		t.Fatalf("got %v len %d", payloads(got), w.Len())
+	}
+}
+
+// Stable order: timers with the same effective tick fire in arming order
+// (Add, AddAt or Reset), whatever level they were filed on and however their
+// due times differ inside the tick.
+func TestStableOrder(t *testing.T) {
+	w := New(Config{})
+	target := int64(100*time.Second) + int64(tick)/2 // mid-tick
+	a := w.AddAt(0, target, 1)                       // filed on level 2
+	w.AddAt(0, target-int64(tick)/4, 2)              // earlier inside the same tick, armed later
+	x := w.AddAt(0, target, 9)
+	collect(w, int64(99*time.Second), 0)      // cascade a, 2 and x down
+	w.AddAt(int64(99*time.Second), target, 3) // filed straight on level 1/0
+	w.Reset(x, int64(99*time.Second), time.Duration(target-int64(99*time.Second)), 4)
+	w.Reset(a, int64(99*time.Second), time.Duration(target-int64(99*time.Second)), 5)
+	got, _ := collect(w, target+int64(tick), 0)
+	if !equal(payloads(got), []uint64{2, 3, 4, 5}) {
+		t.Fatalf("order %v", payloads(got))
+	}
+}
+
+func TestAdvanceMaxOne(t *testing.T) {
+	w := New(Config{})
+	for i := range uint64(10) {
+		w.Add(0, time.Second, i)
+	}
+	now := int64(time.Second)
+	for i := range uint64(10) {
+		got, more := collect(w, now, 1)
+		if len(got) != 1 || got[0].payload != i || more != (i < 9) {
+			t.Fatalf("call %d: %v more=%v", i, payloads(got), more)
+		}
+		now += 1 // the caller's clock moves a little between calls
+	}
+	if n, more := w.Advance(now, 1, nil); n != 0 || more {
+		t.Fatal("empty wheel fired")
+	}
+}
+
+func TestFarTimers(t *testing.T) {
+	for _, d := range []time.Duration{47 * time.Hour, 48 * time.Hour, 30 * 24 * time.Hour, 400 * 24 * time.Hour} {
+		w := New(Config{})
+		w.Add(0, d, 1)
+		w.Add(0, time.Minute, 2)
+		var got []fired
+		// Walk in 10-minute steps up to the last step before d, then cross it.
+		for now := int64(0); now < int64(d); now += int64(10 * time.Minute) {
+			g, _ := collect(w, min(now, int64(d)-1), 0)
+			got = append(got, g...)
+		}
+		if !equal(payloads(got), []uint64{2}) {
+			t.Fatalf("%v: before due fired %v", d, payloads(got))
+		}
+		if at, ok := w.NextExpiry(); !ok || at > int64(d) {
+			t.Fatalf("%v: NextExpiry %d %v", d, at, ok)
+		}
+		g, _ := collect(w, int64(d), 0)
+		if !equal(payloads(g), []uint64{1}) || g[0].due != int64(d) {
+			t.Fatalf("%v: at due got %+v", d, g)
+		}
+	}
+}
+
+func TestHugeJump(t *testing.T) {
+	w := New(Config{})
+	ds := []time.Duration{30 * 24 * time.Hour, 5 * time.Hour, time.Hour, tick, time.Minute, 3 * time.Hour}
+	for i, d := range ds {
+		w.Add(0, d, uint64(i))
+	}
+	got, more := collect(w, int64(6*time.Hour), 0)
+	if !equal(payloads(got), []uint64{3, 4, 2, 5, 1}) || more || w.Len() != 1 {
+		t.Fatalf("got %v more %v len %d", payloads(got), more, w.Len())
+	}
+	for _, f := range got {
+		if f.due != int64(ds[f.payload]) {
+			t.Fatalf("due %d for %d", f.due, f.payload)
+		}
+	}
+	if got, _ := collect(w, math.MaxInt64, 0); !equal(payloads(got), []uint64{0}) {
+		t.Fatalf("end of time: %v", payloads(got))
+	}
+}
+
+// Time going backwards is clamped: the wheel's clock never moves back, nothing
+// new fires, and nothing panics.
+func TestTimeBackwards(t *testing.T) {
+	w := New(Config{Start: int64(time.Hour)})
+	w.Add(int64(time.Hour), time.Minute, 1)
+	collect(w, int64(time.Hour+30*time.Second), 0)
+	if got, _ := collect(w, 0, 0); len(got) != 0 {
+		t.Fatalf("backwards fired %v", payloads(got))
+	}
+	w.Add(0, time.Second, 2) // due long before Start: already due
+	w.Add(math.MinInt64, 0, 3)
+	got, _ := collect(w, math.MinInt64, 0)
+	if !equal(payloads(got), []uint64{2, 3}) {
+		t.Fatalf("got %v", payloads(got))
+	}
+	if got, _ := collect(w, int64(time.Hour+time.Minute), 0); !equal(payloads(got), []uint64{1}) {
+		t.Fatalf("got %v", payloads(got))
+	}
+}
+
+func TestPeriodicNoDrift(t *testing.T) {
+	const periods = 10000
+	interval := 15*time.Second + 3*time.Millisecond // not a multiple of the tick
+	w := New(Config{})
+	first := int64(interval)
+	w.AddAt(0, first, 0)
+	var n int64
+	var now int64
+	for n < periods {
+		at, ok := w.NextExpiry()
+		if !ok {
+			t.Fatal("periodic timer lost")
+		}
+		now = max(now, at)
+		w.Advance(now, 0, func(_ Timer, _ uint64, due int64) {
+			if want := first + n*int64(interval); due != want {
+				t.Fatalf("period %d: due %d, want %d (drift %d)", n, due, want, due-want)
+			}
+			if late := now - due; late < 0 || late >= int64(tick) {
+				t.Fatalf("period %d: fired %d ns after due", n, late)
+			}
+			n++
+			w.AddAt(now, due+int64(interval), 0)
+		})
+	}
+}
+
+func TestNextExpiry(t *testing.T) {
+	w := New(Config{Start: 100})
+	if _, ok := w.NextExpiry(); ok {
+		t.Fatal("empty wheel has an expiry")
+	}
+	w.Add(100, 3*tick+1, 1)
+	if at, _ := w.NextExpiry(); at != 100+4*int64(tick) {
+		t.Fatalf("level-0 NextExpiry = %d", at)
+	}
+	w.Add(100, 0, 2)
+	if at, _ := w.NextExpiry(); at > 100 {
+		t.Fatalf("due timer: NextExpiry = %d", at)
+	}
+	collect(w, 100, 0)
+	far := w.Add(100, time.Hour, 3)
+	if at, _ := w.NextExpiry(); at != 100+4*int64(tick) {
+		t.Fatalf("NextExpiry = %d", at)
+	}
+	collect(w, 100+4*int64(tick), 0)
+	if at, _ := w.NextExpiry(); at <= 100+4*int64(tick) || at > 100+int64(time.Hour) {
+		t.Fatalf("higher-level NextExpiry = %d, want a lower bound of the hour", at)
+	}
+	w.Cancel(far)
+	if _, ok := w.NextExpiry(); ok {
+		t.Fatal("cancelled timer still reported")
+	}
+}
+
+func TestAdvanceReentryPanics(t *testing.T) {
+	w := New(Config{})
+	w.Add(0, 0, 1)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic")
+		}
+		w.Add(0, 0, 2) // the wheel is still usable
+		if n, _ := w.Advance(0, 0, func(Timer, uint64, int64) {}); n != 1 {
+			t.Fatalf("after panic fired %d", n)
+		}
+	}()
+	w.Advance(0, 0, func(Timer, uint64, int64) { w.Advance(0, 0, nil) })
+}
+
+func TestSlabGrowth(t *testing.T) {
+	w := New(Config{})
+	hs := make([]Timer, 5000)
+	for i := range hs {
+		hs[i] = w.Add(0, time.Duration(i%97)*tick, uint64(i))
+	}
+	for i := 0; i < len(hs); i += 2 {
+		if !w.Cancel(hs[i]) {
+			t.Fatalf("cancel %d after growth", i)
+		}
+	}
+	got, _ := collect(w, int64(time.Hour), 0)
+	if len(got) != len(hs)/2 || w.Len() != 0 {
+		t.Fatalf("fired %d of %d", len(got), len(hs)/2)
+	}
+}
+
+func TestNoAllocs(t *testing.T) {
+	w := New(Config{Capacity: 1024})
+	hs := make([]Timer, 1000)
+	now := int64(0)
+	fn := func(t Timer, p uint64, due int64) { hs[p] = w.AddAt(now, due+int64(time.Second), p) }
+	allocs := testing.AllocsPerRun(20, func() {
+		for i := range hs {
+			hs[i] = w.Reset(hs[i], now, time.Duration(i)*time.Millisecond, uint64(i))
+		}
+		for range 200 {
+			now += int64(tick)
+			w.Advance(now, 100, fn)
+		}
+		for i := range hs[:500] {
+			w.Cancel(hs[i])
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocs per run", allocs)
+	}
+}
+
+func TestJitter(t *testing.T) {
+	r := NewRand(1)
+	if r.Jitter(time.Second, 0) != time.Second || r.Jitter(time.Second, -1) != time.Second {
+		t.Fatal("no spread must return d")
+	}
+	const n = 100000
+	interval := 15 * time.Second
+	w := New(Config{Capacity: n})
+	for i := range n {
+		j := r.Jitter(interval, interval)
+		if j < interval || j >= 2*interval {
+			t.Fatalf("Jitter = %v out of [d, d+spread)", j)
+		}
+		w.Add(0, j, uint64(i))
+	}
+	// 100k heartbeats armed at once spread over the 1,500 ticks of the interval.
+	perTick := map[int64]int{}
+	for now := int64(interval); w.Len() > 0; now += int64(tick) {
+		n, _ := w.Advance(now, 0, func(Timer, uint64, int64) {})
+		perTick[now] = n
+	}
+	busiest := 0
+	for _, n := range perTick {
+		busiest = max(busiest, n)
+	}
+	if mean := n / int(interval/tick); busiest > 2*mean {
+		t.Fatalf("busiest tick fires %d, mean %d", busiest, mean)
+	}
+	if a := testing.AllocsPerRun(100, func() { r.Jitter(interval, interval) }); a != 0 {
+		t.Fatalf("Jitter allocates %v", a)
+	}
+}
