@@ -256,6 +256,7 @@ func serve(client **loadclient.Client, req request) (reply, bool) {
 		if err != nil {
 			return reply{Error: err.Error()}, req.Op == "close"
 		}
+		r.CPUSeconds = selfCPU()
 		return reply{Result: &r}, req.Op == "close"
 	}
 	return reply{Error: "unknown op " + req.Op}, false

@@ -13,8 +13,10 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"ssegw/bench/loadclient"
+	"ssegw/bench/procstat"
 )
 
 // ErrWorker reports a child process that failed or answered nonsense.
@@ -139,6 +141,15 @@ func (f *Fleet) Close() error {
 	return first
 }
 
+// selfCPU is this process's CPU time so far (0 if /proc cannot tell).
+func selfCPU() float64 {
+	s, err := procstat.Read(os.Getpid())
+	if err != nil {
+		return 0
+	}
+	return s.CPUSeconds
+}
+
 // local wraps the in-process client.
 type local struct{ c *loadclient.Client }
 
@@ -150,5 +161,9 @@ func (l local) Counters() ([loadclient.MaxGroups]loadclient.Counters, error) {
 	}
 	return out, nil
 }
-func (l local) Result() (loadclient.Result, error) { return l.c.Result() }
-func (l local) Close() error                       { l.c.Close(); return nil }
+func (l local) Result() (loadclient.Result, error) {
+	r, err := l.c.Result()
+	r.CPUSeconds = selfCPU()
+	return r, err
+}
+func (l local) Close() error { l.c.Close(); return nil }

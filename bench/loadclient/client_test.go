@@ -96,8 +96,9 @@ func TestStreamsEventsHeartbeats(t *testing.T) {
 		t.Fatalf("failed %d heartbeat gaps %d", g.Counters.Failed, g.HeartbeatGap.Count)
 	}
 	gap, _ := stats.FromSnapshot(g.HeartbeatGap)
-	if p50 := time.Duration(gap.Quantile(0.5)); p50 < 20*time.Millisecond || p50 > time.Second {
-		t.Fatalf("heartbeat gap p50 %v, server interval 30ms", p50)
+	// The mean is robust to reads that coalesce heartbeats on a busy machine.
+	if mean := time.Duration(gap.Mean()); mean < 20*time.Millisecond || mean > time.Second {
+		t.Fatalf("heartbeat gap mean %v, server interval 30ms", mean)
 	}
 	c.Close()
 	waitFor(t, "server sees streams close", func() bool { return srv.Stats().StreamsOpen == 0 })

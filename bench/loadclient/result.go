@@ -88,11 +88,17 @@ type GroupResult struct {
 // Result is what a Client (or a child process) reports.
 type Result struct {
 	Groups [MaxGroups]GroupResult `json:"groups"`
+	// CPUSeconds is the client process's own CPU time (filled in by the
+	// fleet, which knows the process), summed over processes by Merge.
+	CPUSeconds float64 `json:"client_cpu_seconds"`
 }
 
 // Merge combines results from several clients (processes).
 func Merge(rs ...Result) (Result, error) {
 	var out Result
+	for _, r := range rs {
+		out.CPUSeconds += r.CPUSeconds
+	}
 	for g := range out.Groups {
 		var acc [4]*stats.Histogram
 		for i := range acc {

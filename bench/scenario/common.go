@@ -240,6 +240,7 @@ type Latency struct {
 	P90   float64 `json:"p90_ms"`
 	P99   float64 `json:"p99_ms"`
 	Max   float64 `json:"max_ms"`
+	Mean  float64 `json:"mean_ms"`
 }
 
 // IsLoopbackURL reports whether an http URL names a loopback host by address.

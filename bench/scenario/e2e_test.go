@@ -114,8 +114,10 @@ func runHold(t *testing.T, s server, procs int) {
 		t.Fatalf("%s: heartbeats held %d seen %d server wrote %d", s.name, rep.HeartbeatsHeld,
 			rep.Clients.Heartbeats, serverBeats)
 	}
-	if rep.HeartbeatGap.P50 < 50 || rep.HeartbeatGap.P50 > 1000 {
-		t.Fatalf("%s: heartbeat gap p50 %.1f ms, interval 100 ms", s.name, rep.HeartbeatGap.P50)
+	// The mean gap is the stream's heartbeat span over its count, so reads
+	// that coalesce several heartbeats on a loaded machine do not skew it.
+	if rep.HeartbeatGap.Mean < 50 || rep.HeartbeatGap.Mean > 1000 {
+		t.Fatalf("%s: heartbeat gap mean %.1f ms, interval 100 ms", s.name, rep.HeartbeatGap.Mean)
 	}
 	waitServerIdle(t, s)
 }

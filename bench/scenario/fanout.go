@@ -71,6 +71,7 @@ type FanoutReport struct {
 	LateReady           Latency             `json:"late_ready_latency"`
 	Clients             loadclient.Counters `json:"clients"`
 	LateClients         loadclient.Counters `json:"late_clients"`
+	ClientCPU           float64             `json:"client_cpu_seconds"` // all client processes, whole run
 }
 
 type publisher struct {
@@ -181,6 +182,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	rep.LateReady = toLatency(res.Groups[1].Ready)
 	rep.Clients = res.Groups[0].Counters
 	rep.LateClients = res.Groups[1].Counters
+	rep.ClientCPU = res.CPUSeconds
 	return rep, nil
 }
 
@@ -203,7 +205,7 @@ func (r *run) fanout(ctx context.Context, cfg *FanoutConfig, pub *publisher, n i
 		return err
 	}
 	rep.Expected = int64(rep.Publishes-rep.PublishErrors) * rep.Streams
-	after, err := r.drain(ctx, cfg, before, rep.Expected)
+	after, err := r.drain(ctx, cfg, before, rep.Expected, rep.ServerConnections)
 	if err != nil {
 		return err
 	}
@@ -249,16 +251,19 @@ func (r *run) publishAll(ctx context.Context, cfg *FanoutConfig, pub *publisher,
 	return nil
 }
 
-// drain waits until the expected deliveries arrived and the late streams
-// settled, or cfg.Drain passed (missing deliveries are then reported).
+// drain waits until the expected deliveries arrived (and as many in all as
+// the server said it reached), and the late streams settled, or cfg.Drain
+// passed (missing deliveries are then reported).
 func (r *run) drain(ctx context.Context, cfg *FanoutConfig, before [loadclient.MaxGroups]loadclient.Counters,
-	expected int64) ([loadclient.MaxGroups]loadclient.Counters, error) {
+	expected, serverSaid int64) ([loadclient.MaxGroups]loadclient.Counters, error) {
 	r.setStatus("draining")
 	var last [loadclient.MaxGroups]loadclient.Counters
 	err := waitUntil(ctx, cfg.Drain, func() (bool, error) {
 		cs, err := r.fleet.Counters()
 		last = cs
-		return err == nil && cs[0].Events-before[0].Events >= expected &&
+		got := cs[0].Events - before[0].Events
+		all := got + cs[1].Events - before[1].Events
+		return err == nil && got >= expected && all >= serverSaid &&
 			cs[1].Settled() >= int64(cfg.LateStreams), err
 	})
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -280,5 +285,5 @@ func (f *FanoutReport) WriteTable(w io.Writer) {
 	if f.LateReady.Count > 0 {
 		fmt.Fprintf(w, "  late streams ready latency ms: %s\n", f.LateReady)
 	}
-	writeCounters(w, f.Clients)
+	writeCounters(w, f.Clients, f.ClientCPU)
 }

@@ -40,6 +40,7 @@ type HoldReport struct {
 	HeartbeatGap   Latency             `json:"heartbeat_gap"`
 	OpenLatency    Latency             `json:"open_latency"`
 	Clients        loadclient.Counters `json:"clients"`
+	ClientCPU      float64             `json:"client_cpu_seconds"` // all client processes, whole run
 }
 
 // Hold runs the hold scenario.
@@ -66,6 +67,7 @@ func Hold(ctx context.Context, cfg HoldConfig) (*HoldReport, error) {
 	}
 	g := res.Groups[0]
 	rep.Clients = g.Counters
+	rep.ClientCPU = res.CPUSeconds
 	rep.HeartbeatGap = toLatency(g.HeartbeatGap)
 	rep.OpenLatency = toLatency(g.Open)
 	rep.Slopes = slopes(rep.Snapshots)
@@ -159,7 +161,7 @@ func toLatency(s stats.Snapshot) Latency {
 	}
 	ms := func(v int64) float64 { return float64(v) / 1e6 }
 	return Latency{Count: h.Count(), P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)),
-		P99: ms(h.Quantile(0.99)), Max: ms(h.Max())}
+		P99: ms(h.Quantile(0.99)), Max: ms(h.Max()), Mean: h.Mean() / 1e6}
 }
 
 // WriteTable prints the summary table.
@@ -176,17 +178,18 @@ func (h *HoldReport) WriteTable(w io.Writer) {
 		h.HoldSeconds, h.ServerCPU, h.ServerCPUPct, h.HeartbeatsHeld)
 	fmt.Fprintf(w, "  heartbeat gap ms: %s\n", h.HeartbeatGap)
 	fmt.Fprintf(w, "  open latency ms:  %s\n", h.OpenLatency)
-	writeCounters(w, h.Clients)
+	writeCounters(w, h.Clients, h.ClientCPU)
 }
 
 func (l Latency) String() string {
-	return fmt.Sprintf("n=%d p50=%.1f p90=%.1f p99=%.1f max=%.1f", l.Count, l.P50, l.P90, l.P99, l.Max)
+	return fmt.Sprintf("n=%d p50=%.1f p90=%.1f p99=%.1f max=%.1f mean=%.1f", l.Count, l.P50, l.P90, l.P99, l.Max, l.Mean)
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-func writeCounters(w io.Writer, c loadclient.Counters) {
+func writeCounters(w io.Writer, c loadclient.Counters, cpu float64) {
 	fmt.Fprintf(w, "  clients: requested %d opened %d failed %d (connect %d, timeout %d, status %d, protocol %d) server-closed %d\n",
 		c.Requested, c.Opened, c.Failed, c.ConnectErr, c.Timeouts, c.BadStatus, c.ProtocolErr, c.ServerClosed)
-	fmt.Fprintf(w, "  clients: events %d ready %d heartbeats %d bytes %d\n", c.Events, c.Ready, c.Heartbeats, c.Bytes)
+	fmt.Fprintf(w, "  clients: events %d ready %d heartbeats %d bytes %d, client CPU %.2fs\n",
+		c.Events, c.Ready, c.Heartbeats, c.Bytes, cpu)
 }
