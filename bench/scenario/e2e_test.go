@@ -50,9 +50,9 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
-func startBaseline(t *testing.T) server {
+func startBaseline(t *testing.T, hb time.Duration) server {
 	sl, cl := listen(t), listen(t)
-	srv := baseline.New(baseline.Config{Heartbeat: testHeartbeat})
+	srv := baseline.New(baseline.Config{Heartbeat: hb})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, sl, cl); close(done) }()
@@ -65,9 +65,9 @@ func startBaseline(t *testing.T) server {
 		}}
 }
 
-func startCeiling(t *testing.T) server {
+func startCeiling(t *testing.T, hb time.Duration) server {
 	cl := listen(t)
-	srv := ceiling.New(ceiling.Config{Loops: 2, Heartbeat: testHeartbeat})
+	srv := ceiling.New(ceiling.Config{Loops: 2, Heartbeat: hb})
 	if err := srv.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -167,13 +167,13 @@ func runFanout(t *testing.T, s server, procs int) {
 }
 
 func TestHoldAndFanoutBaseline(t *testing.T) {
-	s := startBaseline(t)
+	s := startBaseline(t, testHeartbeat)
 	runHold(t, s, 1)
 	runFanout(t, s, 1)
 }
 
 func TestHoldAndFanoutCeiling(t *testing.T) {
-	s := startCeiling(t)
+	s := startCeiling(t, testHeartbeat)
 	runHold(t, s, 1)
 	runFanout(t, s, 1)
 }
@@ -181,7 +181,7 @@ func TestHoldAndFanoutCeiling(t *testing.T) {
 // TestChildProcesses runs both scenarios over two worker processes (this
 // test binary re-executed as "worker") and checks the merged counts.
 func TestChildProcesses(t *testing.T) {
-	s := startBaseline(t)
+	s := startBaseline(t, testHeartbeat)
 	runHold(t, s, 2)
 	runFanout(t, s, 2)
 }
