@@ -366,3 +366,13 @@ func openStream(t *testing.T, g *gw, b *backend, n int, target string) (*client,
 	}
 	return c, b.nthConnect(t, n).Token
 }
+
+func dialListen(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
