@@ -77,9 +77,9 @@ func (c *Common) defaults() error {
 // ServerSample is one reading of the server.
 type ServerSample struct {
 	Streams    int64   `json:"streams"` // streams open at the client side
-	RSSBytes   int64   `json:"rss_bytes,omitempty"`
-	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
-	Threads    int     `json:"threads,omitempty"`
+	RSSBytes   int64   `json:"rss_bytes"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Threads    int     `json:"threads"`
 	Gauge      float64 `json:"gauge,omitempty"`
 	Error      string  `json:"error,omitempty"`
 }
