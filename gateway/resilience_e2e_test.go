@@ -230,4 +230,3 @@ func (ns *netns) cut(t *testing.T) {
 		t.Fatalf("cut: %v %s", err, out)
 	}
 }
-

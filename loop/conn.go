@@ -63,6 +63,7 @@ const (
 	fGone                             // the client left while the connect callback was pending
 	fStream                           // counted in the open-stream gauge
 	fRegistered                       // token is in the registry
+	fShedLinger                       // shed at accept: half-closed, waiting for the client's FIN
 )
 
 func (cs *conn) has(f connFlags) bool { return cs.flags&f != 0 }

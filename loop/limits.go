@@ -33,6 +33,15 @@ const (
 	// read, health checks, shed answers), so capacity shedding can still answer.
 	nonStreamHeadroomDiv = 20
 
+	// shedLingerMax bounds the sockets shed at accept that are kept half-closed
+	// until the client's FIN; they are over the socket cap, so they come out of
+	// the descriptor reserve. Past it, a shed socket is closed at once.
+	shedLingerMax = 32
+
+	// shedLingerTime bounds how long a half-closed shed socket waits for the
+	// client's FIN.
+	shedLingerTime = time.Second
+
 	// lingerCheck is how often a connection that is closing after its last
 	// bytes checks whether the kernel took them.
 	lingerCheck = 50 * time.Millisecond

@@ -63,10 +63,11 @@ type Server struct {
 	runDone  chan struct{} // closed when gnet.Run has returned
 	epoch    time.Time
 
-	gaugesOnce  sync.Once
-	gauges      *metrics.Set
-	slowLog     rateLimiter
-	drainWindow atomic.Int64
+	gaugesOnce    sync.Once
+	gauges        *metrics.Set
+	slowLog       rateLimiter
+	drainWindow   atomic.Int64
+	shedLingering atomic.Int64 // shed-at-accept sockets waiting for the client's FIN
 }
 
 // New makes a Server; Run starts it.
@@ -133,14 +134,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	c.SetContext(cs)
 	cs.slot = ls.alloc(cs)
 	if n := s.sockets.Add(1); int(n) > s.opts.MaxSockets || s.stopping.Load() {
-		cause := shedTooMany
-		if s.stopping.Load() {
-			cause = shedShuttingDown
-		}
-		shedCount(cause)
-		cs.reason = ReasonNone
-		cs.state = stClosing
-		return ls.shedResponse(false), gnet.Close
+		return ls.shedAtAccept(cs)
 	}
 	connsAccepted.Inc()
 	if s.opts.TCPUserTimeout > 0 {
@@ -171,6 +165,9 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	s.sockets.Add(-1)
+	if cs.has(fShedLinger) {
+		s.shedLingering.Add(-1)
+	}
 	cs.ls.closed(cs, err)
 	return gnet.None
 }

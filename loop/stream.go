@@ -1,6 +1,9 @@
 package loop
 
 import (
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
 	"ssegw/callback"
 	"ssegw/httpparse"
 	"ssegw/sse"
@@ -24,14 +27,20 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 		return
 	}
 	chunked := req.Version == httpparse.HTTP11
-	switch {
-	case s.stopping.Load():
+	if s.stopping.Load() {
 		ls.shed(cs, shedShuttingDown, chunked, now)
 		return
-	case s.streams.Load() >= int64(s.opts.MaxConnections):
+	}
+	// Claim a stream slot and a pending slot atomically: loops admit in
+	// parallel, and a check-then-add would let them overshoot the bounds.
+	if s.streams.Add(1) > int64(s.opts.MaxConnections) {
+		s.streams.Add(-1)
 		ls.shed(cs, shedTooMany, chunked, now)
 		return
-	case s.pendingN.Load() >= int64(s.opts.MaxPendingConnects):
+	}
+	if s.pendingN.Add(1) > int64(s.opts.MaxPendingConnects) {
+		s.pendingN.Add(-1)
+		s.streams.Add(-1)
 		ls.shed(cs, shedOverloaded, chunked, now)
 		return
 	}
@@ -43,14 +52,14 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 	job := &callback.Job{Action: callback.ActionConnect, Token: cs.token.String(), Head: cs.head, Done: ls.connectDone, Ctx: cs}
 	if s.opts.Callbacks.Connect(job) != nil {
 		cs.head = nil
+		s.pendingN.Add(-1)
+		s.streams.Add(-1)
 		ls.shed(cs, shedOverloaded, chunked, now)
 		return
 	}
 	cs.state = stPending
 	cs.pend = &pending{}
 	cs.set(fStream | fRegistered)
-	s.streams.Add(1)
-	s.pendingN.Add(1)
 	s.reg.add(cs.token, cs)
 	ls.wheel.Cancel(cs.timer)
 	cs.timer = wheel.Timer{}
@@ -411,6 +420,34 @@ func (ls *loopState) shed(cs *conn, cause int, chunked bool, now int64) {
 	}
 	_, _ = cs.c.Write(ls.shedResponse(chunked))
 	ls.closeAfterFlush(cs, ReasonNone, now)
+}
+
+// shedAtAccept answers a connection accepted past the socket cap (or while
+// draining) before its request is read: the shed answer, then a half-close, so
+// the client reads the retry hint and a clean end instead of a reset (closing a
+// socket with an unread request in it sends RST). The socket is kept until the
+// client's FIN or shedLingerTime, for at most shedLingerMax sockets at once;
+// beyond that it is closed at once.
+func (ls *loopState) shedAtAccept(cs *conn) ([]byte, gnet.Action) {
+	s := ls.srv
+	cause := shedTooMany
+	if s.stopping.Load() {
+		cause = shedShuttingDown
+	}
+	shedCount(cause)
+	cs.state = stClosing
+	if s.shedLingering.Add(1) > shedLingerMax {
+		s.shedLingering.Add(-1)
+		return ls.shedResponse(false), gnet.Close
+	}
+	cs.set(fShedLinger)
+	_, _ = cs.c.Write(ls.shedResponse(false))
+	if cs.state == stClosed || cs.c.OutboundBuffered() > 0 {
+		return nil, gnet.Close
+	}
+	_ = unix.Shutdown(cs.c.Fd(), unix.SHUT_WR)
+	ls.setTimer(cs, ls.now(), shedLingerTime, tkLinger)
+	return nil, gnet.None
 }
 
 // shedResponse is a whole shed answer.
