@@ -36,6 +36,8 @@ var (
 	ErrBadCallback = errors.New("backend: not a connect or disconnect callback")
 	// ErrBadReason reports a reason phrase holding CR or LF.
 	ErrBadReason = errors.New("backend: reason phrase must not hold CR or LF")
+	// ErrBadRatio reports a reject ratio outside 0..1.
+	ErrBadRatio = errors.New("backend: reject ratio must be within 0..1")
 )
 
 // Config sets the knobs.
@@ -89,7 +91,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, ErrBadReason
 	}
 	if cfg.RejectRatio < 0 || cfg.RejectRatio > 1 || math.IsNaN(cfg.RejectRatio) {
-		return nil, fmt.Errorf("backend: reject ratio %v not in 0..1", cfg.RejectRatio)
+		return nil, fmt.Errorf("%w: %v", ErrBadRatio, cfg.RejectRatio)
 	}
 	return &Server{cfg: cfg, st: Stats{ByReason: map[string]int64{}}, tokens: map[string]tokenState{}}, nil
 }

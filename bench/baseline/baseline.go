@@ -29,6 +29,9 @@ const (
 	subscriberBuffer = 64
 	// shutdownGrace bounds Serve's graceful stop.
 	shutdownGrace = 2 * time.Second
+	// ReadHeaderTimeout bounds a request head on both listeners, as the
+	// gateway's HEADER_TIMEOUT_MS default does.
+	ReadHeaderTimeout = 10 * time.Second
 )
 
 // Config of the baseline server.
@@ -192,8 +195,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 
 // ServePair serves two handlers on two listeners until ctx ends or one fails.
 func ServePair(ctx context.Context, aLn net.Listener, a http.Handler, bLn net.Listener, b http.Handler) error {
-	sa := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
-	sb := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
+	sa := &http.Server{Handler: a, ReadHeaderTimeout: ReadHeaderTimeout}
+	sb := &http.Server{Handler: b, ReadHeaderTimeout: ReadHeaderTimeout}
 	errc := make(chan error, 2)
 	go func() { errc <- sa.Serve(aLn) }()
 	go func() { errc <- sb.Serve(bLn) }()

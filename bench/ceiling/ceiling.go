@@ -37,6 +37,8 @@ const (
 	epollBatch = 512
 	// readBufferBytes is the per-loop buffer for request heads and EOF checks.
 	readBufferBytes = 64 << 10
+	// controlHeaderTimeout bounds a control request head (the gateway's default).
+	controlHeaderTimeout = 10 * time.Second
 	// fdReserve keeps descriptors free for the control port and the process
 	// below the open-file limit; accept pauses at the limit instead of failing.
 	fdReserve = 256
@@ -135,7 +137,7 @@ func (s *Server) Serve(ctx context.Context, control net.Listener) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/publish", s.publish)
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) { ssewire.WriteJSON(w, s.Stats()) })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: controlHeaderTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(control) }()
 	var err error

@@ -164,3 +164,39 @@ func TestHandshakeTimeout(t *testing.T) {
 	c.Open(0, 5)
 	waitFor(t, "timeouts", func() bool { return c.Counters(0).Timeouts == 5 })
 }
+
+func TestBadStatusAndNotEventStream(t *testing.T) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("hello"))
+	})}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	target := netip.MustParseAddrPort(ln.Addr().String())
+	for _, c := range []struct {
+		path  string
+		check func(loadclient.Counters) bool
+	}{
+		{"/missing", func(c loadclient.Counters) bool { return c.BadStatus == 3 }},
+		{"/plain", func(c loadclient.Counters) bool { return c.ProtocolErr == 3 }},
+	} {
+		cl, err := loadclient.New(loadclient.Config{Target: target, Path: c.path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Open(0, 3)
+		waitFor(t, c.path, func() bool { return c.check(cl.Counters(0)) && cl.Counters(0).Failed == 3 })
+		if cl.Counters(0).Opened != 0 {
+			t.Fatalf("%s: counted as opened", c.path)
+		}
+		cl.Close()
+	}
+}

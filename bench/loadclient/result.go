@@ -16,7 +16,7 @@ type Counters struct {
 	ConnectErr   int64 `json:"connect_err"`   // socket, bind or connect failed
 	Timeouts     int64 `json:"timeouts"`      // connect or handshake timeout
 	BadStatus    int64 `json:"bad_status"`    // head with a status other than 200
-	ProtocolErr  int64 `json:"protocol_err"`  // malformed response, or closed before the head
+	ProtocolErr  int64 `json:"protocol_err"`  // malformed, not text/event-stream, or closed before the head
 	ServerClosed int64 `json:"server_closed"` // open stream ended by the server or an error
 	Events       int64 `json:"events"`        // data events other than "ready"
 	Timestamped  int64 `json:"timestamped"`   // events carrying a send timestamp

@@ -174,6 +174,10 @@ func (p *poller) headArrived(s *stream) {
 		p.fail(s, &live.badStatus)
 		return
 	}
+	if !s.resp.Head.EventStream {
+		p.fail(s, &live.protocolErr) // a 200 that is not an event stream
+		return
+	}
 	s.state = stOpen
 	p.inFlight--
 	live.opened.Add(1)

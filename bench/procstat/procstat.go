@@ -32,6 +32,8 @@ var (
 	ErrNoField = errors.New("procstat: field not found")
 	// ErrNoGauge reports a /metrics page without the named metric.
 	ErrNoGauge = errors.New("procstat: metric not found")
+	// ErrScrapeStatus reports a /metrics answer other than 200.
+	ErrScrapeStatus = errors.New("procstat: metrics page answered an error")
 )
 
 // Sample is one reading of a process.
@@ -120,7 +122,7 @@ func ScrapeGauge(ctx context.Context, url, name string) (float64, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("procstat: %s answered %d", url, resp.StatusCode)
+		return 0, fmt.Errorf("%w: %s: %d", ErrScrapeStatus, url, resp.StatusCode)
 	}
 	return findGauge(io.LimitReader(resp.Body, maxMetricsBytes), name)
 }

@@ -36,6 +36,10 @@ var (
 	ErrRemotePublish = errors.New("scenario: publish URL is not a loopback address (use --allow-remote)")
 	// ErrBadPublishRate reports a rate or duration that gives no publishes.
 	ErrBadPublishRate = errors.New("scenario: publish rate and duration must be positive")
+	// ErrBadPublishURL reports a publish URL that is not http(s).
+	ErrBadPublishURL = errors.New("scenario: bad publish URL")
+	// ErrPublishStatus reports a publish answered with a non-2xx status.
+	ErrPublishStatus = errors.New("scenario: publish failed")
 )
 
 // FanoutConfig configures the fanout scenario.
@@ -85,7 +89,7 @@ type publisher struct {
 func newPublisher(cfg *FanoutConfig) (*publisher, error) {
 	u, err := url.Parse(cfg.PublishURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("scenario: bad publish URL %q", cfg.PublishURL)
+		return nil, fmt.Errorf("%w: %q", ErrBadPublishURL, cfg.PublishURL)
 	}
 	if !cfg.Client.AllowRemote && !IsLoopbackURL(u.Host) {
 		return nil, ErrRemotePublish
@@ -133,7 +137,7 @@ func (p *publisher) publish(ctx context.Context, seq int) (int64, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxPublishReply))
 	if resp.StatusCode/100 != 2 {
-		return -1, fmt.Errorf("scenario: publish answered %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+		return -1, fmt.Errorf("%w: status %d: %s", ErrPublishStatus, resp.StatusCode, bytes.TrimSpace(b))
 	}
 	var rep struct {
 		Connections *int64 `json:"connections"`

@@ -10,6 +10,12 @@ import (
 	"ssegw/bench/scenario"
 )
 
+// Scenario defaults: long enough for a steady reading, short enough to repeat.
+const (
+	defaultHoldDuration   = 10 * time.Second
+	defaultFanoutDuration = 20 * time.Second
+)
+
 // report is what a scenario prints.
 type report interface{ WriteTable(io.Writer) }
 
@@ -29,7 +35,7 @@ func runHold(ctx context.Context, args []string, sio stdio) error {
 	cf.register(fs)
 	var steps intsFlag
 	fs.Var(&steps, "steps", "stream counts to snapshot the server at, e.g. 0,5000,15000 (default 0,N/3,N)")
-	dur := fs.Duration("duration", 10*time.Second, "how long to hold all streams once open")
+	dur := fs.Duration("duration", defaultHoldDuration, "how long to hold all streams once open")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -58,7 +64,7 @@ func runFanout(ctx context.Context, args []string, sio stdio) error {
 		"publish request body template: {{.Data}} is the timestamped data, {{.Seq}} the publish number")
 	fs.Var(&pubHeaders, "publish-header", "extra publish header `Name: value` (repeatable)")
 	rate := fs.Float64("publish-rate", 1, "publishes per second")
-	dur := fs.Duration("duration", 20*time.Second, "how long to publish")
+	dur := fs.Duration("duration", defaultFanoutDuration, "how long to publish")
 	pad := fs.Int("payload-bytes", 0, "pad the event data to at least this many bytes")
 	late := fs.Int("late-streams", 100, "streams opened while the fan-out runs (accept latency)")
 	drain := fs.Duration("drain", scenario.DefaultDrain, "wait at most this long for deliveries after the last publish")

@@ -31,7 +31,7 @@ func (s *serverFlags) register(fs *flag.FlagSet, control bool) {
 	if control {
 		fs.StringVar(&s.control, "control", "127.0.0.1:3001", "control `address:port` (POST /internal/publish, GET /stats)")
 	}
-	fs.DurationVar(&s.heartbeat, "heartbeat", 15*time.Second, "heartbeat interval (0 disables)")
+	fs.DurationVar(&s.heartbeat, "heartbeat", baseline.DefaultHeartbeat, "heartbeat interval (0 disables)")
 	fs.DurationVar(&s.maxDur, "max-duration", defaultMaxDuration, "stop by itself after this long")
 	fs.BoolVar(&s.allowRemote, "allow-remote", false, "permit non-loopback listen addresses")
 }
@@ -142,7 +142,7 @@ func runBackend(ctx context.Context, args []string, sio stdio) error {
 	ctx, cancel := context.WithTimeout(ctx, *maxDur)
 	defer cancel()
 	announce(sio, "backend", map[string]string{"listen": ln.Addr().String()})
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: baseline.ReadHeaderTimeout}
 	go func() { <-ctx.Done(); hs.Close() }()
 	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
