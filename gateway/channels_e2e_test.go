@@ -223,3 +223,44 @@ func readSequence(conn net.Conn, n int, ready chan<- struct{}) error {
 	}
 	return nil
 }
+
+// TestBatchSendsCoalesceInOrder: many sends to one stream in one batch arrive
+// complete and in order (they go out in one writev), interleaved with a publish.
+func TestBatchSendsCoalesceInOrder(t *testing.T) {
+	b := startBackend(t)
+	bindByQuery(b)
+	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url()})
+	c, tok := openStream(t, g, b, 1, "/co?ch=k")
+	var body strings.Builder
+	body.WriteString("[")
+	for i := 0; i < 150; i++ {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		if i == 70 {
+			body.WriteString(`{"channel":"k","event":{"data":"pub"}},`)
+		}
+		fmt.Fprintf(&body, `{"token":%q,"event":{"data":"%d"}}`, tok, i)
+	}
+	body.WriteString("]")
+	before := scrapeControl(t, g)
+	if code, resp := g.control("/internal/batch", body.String()); code != 200 || strings.Count(resp, `{"status":"ok"}`) != 150 {
+		t.Fatalf("batch: %d %s", code, resp)
+	}
+	after := scrapeControl(t, g)
+	events := after["ssegw_events_written_total"] - before["ssegw_events_written_total"]
+	writes := after["ssegw_write_calls_total"] - before["ssegw_write_calls_total"]
+	if events != 151 || writes > 10 {
+		t.Fatalf("%v events in %v write calls: want 151 events coalesced into a few writes", events, writes)
+	}
+	for i := 0; i < 150; i++ {
+		if i == 70 {
+			if ev := c.event(); ev != "data: pub\n\n" {
+				t.Fatalf("publish in the middle: %q", ev)
+			}
+		}
+		if ev := c.event(); ev != fmt.Sprintf("data: %d\n\n", i) {
+			t.Fatalf("event %d: %q", i, ev)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,6 +51,9 @@ type Gateway struct {
 	publicAdr string
 	engineErr chan error
 	stats     chan struct{}
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // Capacity is what the open-file limit allows.
@@ -159,7 +163,13 @@ func (g *Gateway) EngineDone() <-chan error { return g.engineErr }
 
 // Shutdown drains and stops everything within ctx (CONTRACT.md section 8). It
 // returns an error if the drain or the disconnect callbacks did not finish in time.
+// A second call waits for the first and returns its result.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.shutdownOnce.Do(func() { g.shutdownErr = g.shutdown(ctx) })
+	return g.shutdownErr
+}
+
+func (g *Gateway) shutdown(ctx context.Context) error {
 	close(g.stats)
 	drainErr := g.Loop.Drain(ctx, g.cfg.DrainWindow)
 	var cbOK = true

@@ -376,3 +376,37 @@ func dialListen(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// assertIdle checks that nothing leaked once every client is gone: no token in
+// the registry, no stream counted, no connection in any loop's slab, no timer
+// in any loop's wheel.
+func assertIdle(t *testing.T, g *gw) {
+	t.Helper()
+	var conns, timers int64
+	waitFor(t, "gateway idle", 10*time.Second, func() bool {
+		var err error
+		conns, timers, err = g.Loop.LoopStats()
+		return err == nil && conns == 0 && timers == 0 && g.Loop.Registered() == 0 && g.Loop.Streams() == 0
+	})
+}
+
+func controlGet(url string) (int, string) {
+	resp, err := http.Get("http://" + url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// scrapeControl reads the gateway's /metrics.
+func scrapeControl(t *testing.T, g *gw) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + g.ControlAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return parseMetrics(resp.Body)
+}

@@ -73,6 +73,8 @@ func TestSlowConsumerClosedOthersKeepReceiving(t *testing.T) {
 	if code, resp := g.control("/internal/publish", `{"channel":"news","event":{"data":"still here"}}`); resp != `{"status":"ok","connections":1}` {
 		t.Fatalf("after the slow close: %d %s", code, resp)
 	}
+	fast.conn.Close()
+	assertIdle(t, g)
 }
 
 func TestWriteDeadlineClosesStuckPeer(t *testing.T) {
@@ -136,6 +138,7 @@ func TestSlowlorisClosedAtHeadDeadline(t *testing.T) {
 	if n := len(b.snapshot()); n != 0 {
 		t.Fatalf("%d callbacks for slowloris connections", n)
 	}
+	assertIdle(t, g)
 }
 
 func TestDeadPeerDetectedByUserTimeout(t *testing.T) {

@@ -55,7 +55,7 @@ func TestStreamReadyHeartbeatAndConnectPayload(t *testing.T) {
 	if string(d.Raw) != wantD {
 		t.Fatalf("disconnect payload\n got %s\nwant %s", d.Raw, wantD)
 	}
-	waitFor(t, "registry empty", 2*time.Second, func() bool { return g.Loop.Registered() == 0 && g.Loop.Streams() == 0 })
+	assertIdle(t, g)
 }
 
 func TestSendEventsAndClose(t *testing.T) {
@@ -329,5 +329,8 @@ func TestExactlyOnceUnderRaces(t *testing.T) {
 			t.Fatalf("stream %d: reason %q", i, calls[1].Reason)
 		}
 	}
-	waitFor(t, "empty", 2*time.Second, func() bool { return g.Loop.Registered() == 0 && g.Loop.Streams() == 0 })
+	for _, c := range clients {
+		c.conn.Close()
+	}
+	assertIdle(t, g)
 }

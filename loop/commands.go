@@ -16,6 +16,7 @@ const (
 	opPublish                     // an event and/or close for a channel's streams on this loop
 	opConnectResult               // a connect callback came back
 	opDrain                       // shutdown: end every stream on this loop
+	opStats                       // count this loop's connections and timers
 )
 
 // op is one inbox item.
@@ -46,6 +47,7 @@ type CmdResult struct {
 	Status   int  // 200, 404 (token not found) or 503 (buffer full)
 	Buffered bool // send: the connect callback is still pending
 	conns    atomic.Int64
+	timers   atomic.Int64
 }
 
 // Connections is how many streams a publish reached.
@@ -138,6 +140,57 @@ func (s *Server) planPublish(c *Command, res *CmdResult, w *waiter, loops []*loo
 	return int32(len(loops))
 }
 
+// maxCoalesce bounds how many sends to one stream go out in one writev.
+const maxCoalesce = 64
+
+// applyRun applies ops[0], or, when ops starts with several sends of an event
+// to the same open stream, writes all of them with one writev (several events
+// pending for one stream go out in one write). It returns how many ops it used.
+func (ls *loopState) applyRun(ops []op, now int64) int {
+	o := &ops[0]
+	k := 1
+	if o.kind == opSend && o.frame != nil && !o.close && ls.streaming(o) {
+		for k < len(ops) && k < maxCoalesce && ops[k].kind == opSend && ops[k].conn == o.conn &&
+			ops[k].token == o.token && ops[k].frame != nil && !ops[k].close {
+			k++
+		}
+	}
+	if k == 1 {
+		ls.apply(o, now)
+		return 1
+	}
+	ls.writeFrames(o.conn, ops[:k])
+	for j := range ops[:k] {
+		releaseFrame(&ops[j])
+		ops[j].w.finish()
+	}
+	return k
+}
+
+// streaming reports whether a send's stream is open and still the same one.
+func (ls *loopState) streaming(o *op) bool {
+	cs := o.conn
+	return cs.token == o.token && cs.has(fRegistered) && cs.state == stStream
+}
+
+// writeFrames writes the frames of several ops to one stream in one writev.
+func (ls *loopState) writeFrames(cs *conn, ops []op) {
+	ls.iov = ls.iov[:0]
+	n := 0
+	for j := range ops {
+		b := ops[j].frame.bytes(cs.has(fChunked))
+		ls.iov = append(ls.iov, b)
+		n += len(b)
+	}
+	ls.budget--
+	eventsWritten.Add(len(ops))
+	bytesWritten.Add(n)
+	writeCalls.Inc()
+	_, _ = cs.c.Writev(ls.iov)
+	clear(ls.iov)
+	ls.afterWrite(cs)
+}
+
 // apply runs one inbox op on the loop.
 func (ls *loopState) apply(o *op, now int64) {
 	switch o.kind {
@@ -150,6 +203,10 @@ func (ls *loopState) apply(o *op, now int64) {
 		ls.connectResult(o.conn, o.result, now)
 	case opDrain:
 		ls.drainAll(now)
+	case opStats:
+		o.res.conns.Add(int64(len(ls.conns) - len(ls.free)))
+		o.res.timers.Add(int64(ls.wheel.Len()))
+		o.w.finish()
 	}
 }
 
@@ -194,5 +251,28 @@ func (ls *loopState) buffer(cs *conn, o *op) {
 		p.ops = append(p.ops, op{frame: o.frame, close: o.close})
 		o.frame = nil
 		p.closeReq = o.close
+	}
+}
+
+// LoopStats counts, on the loops themselves, the open connections and the
+// live wheel timers (exact, unlike the gauges; for leak checks).
+func (s *Server) LoopStats() (conns, timers int64, err error) {
+	loops := s.allLoops()
+	if len(loops) == 0 {
+		return 0, 0, nil
+	}
+	var res CmdResult
+	w := &waiter{done: make(chan struct{})}
+	w.n.Store(int32(len(loops)))
+	for _, ls := range loops {
+		ls.post(op{kind: opStats, res: &res, w: w})
+	}
+	t := time.NewTimer(commandWait)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return res.conns.Load(), res.timers.Load(), nil
+	case <-t.C:
+		return 0, 0, ErrLoopsBusy
 	}
 }

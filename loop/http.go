@@ -164,7 +164,19 @@ func (ls *loopState) headSSE(cs *conn, req *httpparse.Request, keep bool, now in
 	ls.afterResponse(cs, keep, now)
 }
 
+// pathOf is the path of a request-target, for routing: the query is dropped,
+// and an absolute-form target (http://host/path) is routed on its path.
 func pathOf(target []byte) []byte {
+	if len(target) > 0 && target[0] != '/' {
+		if i := bytes.Index(target, []byte("://")); i >= 0 {
+			rest := target[i+3:]
+			if j := bytes.IndexByte(rest, '/'); j >= 0 {
+				target = rest[j:]
+			} else {
+				target = []byte("/")
+			}
+		}
+	}
 	if i := bytes.IndexByte(target, '?'); i >= 0 {
 		return target[:i]
 	}

@@ -32,6 +32,7 @@ type loopState struct {
 	// Dispatcher <-> step hand-off.
 	stepDone chan bool // the step's "more work" answer
 	runStep  gnet.Runnable
+	queuedAt time.Time // when the dispatcher queued the step (handed over by Execute)
 
 	// Loop goroutine only.
 	wheel    *wheel.Wheel
@@ -45,6 +46,7 @@ type loopState struct {
 	rng      rng
 	channels map[string]*subList
 	budget   int // writes left in the current step
+	iov      [][]byte
 }
 
 func newLoopState(s *Server, el gnet.EventLoop, idx int) *loopState {
@@ -120,6 +122,7 @@ func (ls *loopState) dispatch() {
 		if !more {
 			ls.sleep(t)
 		}
+		ls.queuedAt = time.Now()
 		if err := ls.el.Execute(context.Background(), ls.runStep); err != nil {
 			return // engine stopped
 		}
@@ -156,6 +159,9 @@ func (ls *loopState) sleep(t *time.Timer) {
 
 // step is one bounded slice of work on the loop goroutine.
 func (ls *loopState) step(context.Context) error {
+	began := time.Now()
+	stepLag.Update(began.Sub(ls.queuedAt).Seconds())
+	defer func() { stepDuration.Update(time.Since(began).Seconds()) }()
 	ls.budget = stepBudget
 	now := ls.now()
 	ls.advanceWheel(now)
@@ -191,9 +197,10 @@ func (ls *loopState) applyInbox(now int64) {
 		ls.spare = nil
 	}
 	i := 0
-	for ; i < len(ls.work) && ls.budget > 0 && ls.fanout == nil; i++ {
-		ls.apply(&ls.work[i], now)
-		ls.work[i] = op{}
+	for i < len(ls.work) && ls.budget > 0 && ls.fanout == nil {
+		n := ls.applyRun(ls.work[i:], now)
+		clear(ls.work[i : i+n])
+		i += n
 	}
 	if i == len(ls.work) {
 		ls.spare = ls.work[:0]

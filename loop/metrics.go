@@ -18,6 +18,7 @@ var (
 	streamsOpened     = metrics.NewCounter(`ssegw_streams_opened_total`)
 	eventsWritten     = metrics.NewCounter(`ssegw_events_written_total`)
 	bytesWritten      = metrics.NewCounter(`ssegw_bytes_written_total`)
+	writeCalls        = metrics.NewCounter(`ssegw_write_calls_total`)
 	heartbeatsSent    = metrics.NewCounter(`ssegw_heartbeats_total`)
 	heartbeatsSkipped = metrics.NewCounter(`ssegw_heartbeats_skipped_total`)
 	slowConsumers     = metrics.NewCounter(`ssegw_slow_consumer_closes_total`)

@@ -213,6 +213,7 @@ func (ls *loopState) writeFrame(cs *conn, fr *Frame) {
 	b := fr.bytes(cs.has(fChunked))
 	eventsWritten.Inc()
 	bytesWritten.Add(len(b))
+	writeCalls.Inc()
 	_, _ = cs.c.Write(b)
 	ls.afterWrite(cs)
 }
@@ -234,6 +235,7 @@ func (ls *loopState) writeRaw(cs *conn, b []byte) {
 	}
 	ls.budget--
 	bytesWritten.Add(len(b))
+	writeCalls.Inc()
 	_, _ = cs.c.Write(b)
 	ls.afterWrite(cs)
 }
