@@ -66,7 +66,40 @@ type clientFlags struct {
 	streams, procs, pollers, serverPID               int
 	rate                                             float64
 	connectTimeout, handshakeTimeout, settle, maxDur time.Duration
-	allowRemote, json, quiet                         bool
+	allowRemote, json, quiet, browserHeaders         bool
+}
+
+// browserHeaderBlock is a browser-like header set of about 1 KB (DESIGN.md
+// section 5 has an RSS target "with a 1 KB browser-like header block"); the
+// cookie pads the block to browserHeaderBytes.
+var browserHeaderBlock = []string{
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Accept-Language: en-GB,en;q=0.9,de;q=0.8,fr;q=0.7",
+	"Accept-Encoding: gzip, deflate, br, zstd",
+	"Referer: https://app.example.com/dashboard/projects/42/overview?tab=activity",
+	"Origin: https://app.example.com",
+	"Sec-Fetch-Dest: empty",
+	"Sec-Fetch-Mode: cors",
+	"Sec-Fetch-Site: same-site",
+	"Sec-Ch-Ua: \"Chromium\";v=\"131\", \"Not_A Brand\";v=\"24\"",
+	"Sec-Ch-Ua-Mobile: ?0",
+	"Sec-Ch-Ua-Platform: \"Linux\"",
+	"Pragma: no-cache",
+}
+
+// browserHeaderBytes is the size the browser-like block is padded to.
+const browserHeaderBytes = 1024
+
+// browserHeaders returns browserHeaderBlock plus a cookie that brings the
+// block (each line with its CRLF) to browserHeaderBytes.
+func browserHeaders() []string {
+	n := 0
+	for _, h := range browserHeaderBlock {
+		n += len(h) + 2
+	}
+	cookie := "Cookie: session="
+	pad := max(0, browserHeaderBytes-n-len(cookie)-2)
+	return append(append([]string{}, browserHeaderBlock...), cookie+strings.Repeat("a", pad))
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
@@ -88,6 +121,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "permit non-loopback target and publish addresses")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON instead of a table")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line on stderr")
+	fs.BoolVar(&c.browserHeaders, "browser-headers", false, "add a 1 KB browser-like header block to every request")
 }
 
 // common turns the flags into scenario options.
@@ -100,8 +134,12 @@ func (c *clientFlags) common(stderr io.Writer) (scenario.Common, error) {
 	if err != nil {
 		return scenario.Common{}, err
 	}
+	headers := c.headers
+	if c.browserHeaders {
+		headers = append(browserHeaders(), headers...)
+	}
 	cfg := scenario.Common{
-		Client: loadclient.Config{Target: target, AllowRemote: c.allowRemote, Path: c.path, Headers: c.headers,
+		Client: loadclient.Config{Target: target, AllowRemote: c.allowRemote, Path: c.path, Headers: headers,
 			SourceFirst: first, SourceLast: last, Rate: c.rate, ConnectTimeout: c.connectTimeout,
 			HandshakeTimeout: c.handshakeTimeout, MaxDuration: c.maxDur, Pollers: c.pollers},
 		Streams: c.streams, Procs: c.procs, ServerPID: c.serverPID,

@@ -127,3 +127,13 @@ func TestBackendCLI(t *testing.T) {
 		t.Fatalf("stats %+v %v", st, err)
 	}
 }
+
+func TestBrowserHeadersSize(t *testing.T) {
+	n := 0
+	for _, h := range browserHeaders() {
+		n += len(h) + 2
+	}
+	if n != browserHeaderBytes {
+		t.Fatalf("browser header block is %d bytes, want %d", n, browserHeaderBytes)
+	}
+}
