@@ -11,17 +11,25 @@ import (
 // 46.6 hours, and a divisor of every whole-second and whole-10ms interval.
 const DefaultTick = 10 * time.Millisecond
 
+// Geometry. 64 slots per level, so one uint64 bitmap per level marks the busy
+// slots; 4 levels, so 64^4 ticks (46.6 h at DefaultTick) are covered before the
+// overflow list is needed, enough for every timer the gateway sets.
 const (
-	slotBits      = 6                    // 64 slots: one uint64 occupancy bitmap per level
-	slotsPerLevel = 1 << slotBits        //
-	slotMask      = slotsPerLevel - 1    //
-	numLevels     = 4                    // 64^4 ticks: 46.6 h at DefaultTick
-	spanBits      = slotBits * numLevels // ticks covered by the levels, as a power of two
+	slotBits      = 6
+	slotsPerLevel = 1 << slotBits
+	slotMask      = slotsPerLevel - 1
+	numLevels     = 4
+	spanBits      = slotBits * numLevels // log2 of the ticks the levels cover
 	numSlots      = numLevels * slotsPerLevel
-	expiredList   = numSlots     // due, waiting for the next Advance
-	readyList     = numSlots + 1 // due, being fired by the current Advance
-	overflowList  = numSlots + 2 // beyond the current 64^4-tick span
-	numLists      = numSlots + 3 // the first numLists slab nodes are list sentinels
+)
+
+// Lists. Each is a ring through a sentinel node; the sentinels are the first
+// numLists nodes of the slab (8 KB per wheel), so list i's sentinel is node i.
+const (
+	expiredList  = numSlots     // due, to fire on the next Advance
+	readyList    = numSlots + 1 // due, being fired by the current Advance
+	overflowList = numSlots + 2 // due beyond the span the levels cover
+	numLists     = numSlots + 3
 )
 
 // Timer is a handle to an armed timer: a slab index and the generation the node

@@ -2,6 +2,7 @@ package wheel
 
 import (
 	"container/heap"
+	"math"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -35,6 +36,22 @@ var benchPerm = func() []uint32 {
 	return p
 }()
 
+// benchSeq visits timers in arming order, as a fan-out does when it re-arms
+// the write deadlines of a channel's subscribers one after the other.
+var benchSeq = func() []uint32 {
+	p := make([]uint32, benchTimers)
+	for i := range p {
+		p[i] = uint32(i)
+	}
+	return p
+}()
+
+// benchOrders are the two visiting orders reset and cancel are measured in.
+var benchOrders = []struct {
+	name  string
+	order []uint32
+}{{"random", benchPerm}, {"seq", benchSeq}}
+
 // benchDelay is the i-th delay: a heartbeat interval with up to a second of
 // spread, cheap to compute in the timed loop.
 func benchDelay(i int) time.Duration {
@@ -48,9 +65,11 @@ func heapBytes() uint64 {
 	return ms.HeapAlloc
 }
 
-// perTimer reports the heap growth since before, per live timer.
+// perTimer reports the live heap growth since before, per live timer. The
+// report is made at cleanup because ResetTimer deletes reported metrics.
 func perTimer(b *testing.B, before uint64) {
-	b.ReportMetric(float64(heapBytes()-before)/benchTimers, "B/timer")
+	grown := float64(heapBytes()) - float64(before)
+	b.Cleanup(func() { b.ReportMetric(grown/benchTimers, "B/timer") })
 }
 
 // --- the wheel ---
@@ -85,22 +104,22 @@ func benchWheelAdd(b *testing.B) {
 	}
 }
 
-func benchWheelReset(b *testing.B) {
+func benchWheelReset(b *testing.B, order []uint32) {
 	w, hs := newBenchWheel(b, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		k := benchPerm[i%benchTimers]
+		k := order[i%benchTimers]
 		hs[k] = w.Reset(hs[k], int64(i), benchDelay(i), uint64(k))
 	}
 }
 
-func benchWheelCancel(b *testing.B) {
+func benchWheelCancel(b *testing.B, order []uint32) {
 	w, hs := newBenchWheel(b, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		k := benchPerm[i%benchTimers]
+		k := order[i%benchTimers]
 		if i%benchTimers == benchTimers-1 { // all cancelled: re-arm untimed
 			w.Cancel(hs[k])
 			b.StopTimer()
@@ -128,6 +147,10 @@ func benchWheelHeartbeat(b *testing.B) {
 	now, fired := int64(0), 0
 	fn := func(_ Timer, p uint64, due int64) {
 		hs[p] = w.AddAt(now, due+int64(benchInterval), p)
+	}
+	for now < int64(benchInterval) { // one untimed period: steady state
+		now += int64(DefaultTick)
+		w.Advance(now, 0, fn)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -181,21 +204,21 @@ func benchRuntimeAdd(b *testing.B) {
 	}
 }
 
-func benchRuntimeReset(b *testing.B) {
+func benchRuntimeReset(b *testing.B, order []uint32) {
 	ts := newBenchRuntime(b, func() {})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		ts[benchPerm[i%benchTimers]].Reset(time.Hour + benchDelay(i))
+		ts[order[i%benchTimers]].Reset(time.Hour + benchDelay(i))
 	}
 }
 
-func benchRuntimeCancel(b *testing.B) {
+func benchRuntimeCancel(b *testing.B, order []uint32) {
 	ts := newBenchRuntime(b, func() {})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		k := benchPerm[i%benchTimers]
+		k := order[i%benchTimers]
 		ts[k].Stop()
 		if i%benchTimers == benchTimers-1 {
 			b.StopTimer()
@@ -208,26 +231,25 @@ func benchRuntimeCancel(b *testing.B) {
 }
 
 // benchRuntimeHeartbeat lets 1M runtime timers fire for real, each re-arming
-// itself, until b.N have fired; the interval is shortened to 100 ms so the run
-// measures the runtime's firing throughput rather than waiting.
+// itself with Reset. The interval is 100 ms, more than the runtime can fire,
+// so after one untimed round (every timer fired once) the timed part measures
+// its firing throughput, using both cores, until b.N more have fired.
 func benchRuntimeHeartbeat(b *testing.B) {
 	const interval = 100 * time.Millisecond
-	var fired atomic.Int64
+	var fired, target atomic.Int64
 	var stop atomic.Bool
+	target.Store(math.MaxInt64)
 	done := make(chan struct{})
-	target := int64(b.N)
 	ts := make([]*time.Timer, benchTimers)
 	before := heapBytes()
 	r := NewRand(7)
-	b.ReportAllocs()
-	b.ResetTimer()
 	for i := range ts {
 		var t *time.Timer
-		t = time.AfterFunc(interval+r.Jitter(0, interval), func() {
+		t = time.AfterFunc(r.Jitter(interval, interval), func() {
 			if stop.Load() {
 				return
 			}
-			if fired.Add(1) == target {
+			if fired.Add(1) == target.Load() {
 				stop.Store(true)
 				close(done)
 				return
@@ -236,11 +258,27 @@ func benchRuntimeHeartbeat(b *testing.B) {
 		})
 		ts[i] = t
 	}
+	perTimer(b, before)
+	for fired.Load() < benchTimers {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	target.Store(fired.Load() + int64(b.N))
 	<-done
 	b.StopTimer()
-	perTimer(b, before)
 	for _, t := range ts {
 		t.Stop()
+	}
+}
+
+// benchTouchNode is the memory floor of reset and cancel at this scale: one
+// read-modify-write of a random 32-byte node in a 1M-node slab, nothing else.
+func benchTouchNode(b *testing.B, order []uint32) {
+	nodes := make([]node, benchTimers)
+	b.ResetTimer()
+	for i := range b.N {
+		nodes[order[i%benchTimers]].payload++
 	}
 }
 
@@ -306,23 +344,23 @@ func benchHeapAdd(b *testing.B) {
 	}
 }
 
-func benchHeapReset(b *testing.B) {
+func benchHeapReset(b *testing.B, order []uint32) {
 	h, items := newBenchHeap(b, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		it := items[benchPerm[i%benchTimers]]
+		it := items[order[i%benchTimers]]
 		it.due = int64(i) + int64(benchDelay(i))
 		heap.Fix(h, it.index)
 	}
 }
 
-func benchHeapCancel(b *testing.B) {
+func benchHeapCancel(b *testing.B, order []uint32) {
 	h, items := newBenchHeap(b, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		heap.Remove(h, items[benchPerm[i%benchTimers]].index)
+		heap.Remove(h, items[order[i%benchTimers]].index)
 		if i%benchTimers == benchTimers-1 {
 			b.StopTimer()
 			for _, it := range items {
@@ -363,15 +401,20 @@ func BenchmarkAdd(b *testing.B) {
 }
 
 func BenchmarkReset(b *testing.B) {
-	b.Run("wheel", benchWheelReset)
-	b.Run("runtime-Timer.Reset", benchRuntimeReset)
-	b.Run("container-heap", benchHeapReset)
+	for _, o := range benchOrders {
+		b.Run("wheel/"+o.name, func(b *testing.B) { benchWheelReset(b, o.order) })
+		b.Run("runtime-Timer.Reset/"+o.name, func(b *testing.B) { benchRuntimeReset(b, o.order) })
+		b.Run("container-heap/"+o.name, func(b *testing.B) { benchHeapReset(b, o.order) })
+		b.Run("floor-touch-node/"+o.name, func(b *testing.B) { benchTouchNode(b, o.order) })
+	}
 }
 
 func BenchmarkCancel(b *testing.B) {
-	b.Run("wheel", benchWheelCancel)
-	b.Run("runtime-Timer.Stop", benchRuntimeCancel)
-	b.Run("container-heap", benchHeapCancel)
+	for _, o := range benchOrders {
+		b.Run("wheel/"+o.name, func(b *testing.B) { benchWheelCancel(b, o.order) })
+		b.Run("runtime-Timer.Stop/"+o.name, func(b *testing.B) { benchRuntimeCancel(b, o.order) })
+		b.Run("container-heap/"+o.name, func(b *testing.B) { benchHeapCancel(b, o.order) })
+	}
 }
 
 func BenchmarkHeartbeat(b *testing.B) {
