@@ -91,7 +91,7 @@ func (b *Backend) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	n := len(b.tokens)
 	b.mu.Unlock()
-	b.Log.Info("demo backend callback", "action", cb.Action, "reason", cb.Reason, "url", cb.Request.URL, "open", n)
+	b.Log.Info("demo backend callback", "action", cb.Action, "reason", cb.Reason, "token", cb.Token, "url", cb.Request.URL, "open", n)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(`{"bindings":["demo"]}`))
 }
