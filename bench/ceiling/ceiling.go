@@ -201,16 +201,6 @@ func (s *Server) closeAll() {
 	s.loops = nil
 }
 
-// ServeBoth is a convenience for the CLI: listen, then serve until ctx ends.
-func ServeBoth(ctx context.Context, cfg Config, addr string, control net.Listener) (*Server, error) {
-	s := New(cfg)
-	if err := s.Listen(addr); err != nil {
-		return nil, err
-	}
-	go s.Serve(ctx, control)
-	return s, nil
-}
-
 // listenReusePort opens a non-blocking SO_REUSEPORT listener.
 func listenReusePort(ap netip.AddrPort) (int, netip.AddrPort, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)

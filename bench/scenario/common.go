@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -243,11 +244,14 @@ type Latency struct {
 	Mean  float64 `json:"mean_ms"`
 }
 
-// IsLoopbackURL reports whether an http URL names a loopback host by address.
+// IsLoopbackURL reports whether a URL's host[:port] is a loopback address
+// or "localhost".
 func IsLoopbackURL(host string) bool {
-	ap, err := netip.ParseAddrPort(host)
-	if err == nil {
-		return ap.Addr().IsLoopback()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()

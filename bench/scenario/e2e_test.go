@@ -205,3 +205,12 @@ func TestHoldSteps(t *testing.T) {
 		t.Fatalf("steps %v", got)
 	}
 }
+
+func TestIsLoopbackURL(t *testing.T) {
+	for host, want := range map[string]bool{"127.0.0.1:3001": true, "localhost:3001": true, "127.0.0.9": true,
+		"[::1]:80": true, "10.0.0.1:3001": false, "example.com": false} {
+		if got := IsLoopbackURL(host); got != want {
+			t.Errorf("%s: got %v", host, got)
+		}
+	}
+}
