@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -51,6 +52,9 @@ func New(o Options) *Server {
 	mux.HandleFunc("/metrics", s.get(s.metrics))
 	mux.HandleFunc("/healthz", s.get(s.healthz))
 	mux.HandleFunc("/readyz", s.get(s.readyz))
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles for operators: loopback (or bearer token) only
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) })
 	s.HTTP = &http.Server{
 		Handler:           s.auth(mux),

@@ -107,19 +107,15 @@ func (s *Server) Do(cmds []Command, results []CmdResult) error {
 
 func (s *Server) planSend(c *Command, res *CmdResult, w *waiter, loops []*loopState, batches [][]op) int32 {
 	t, err := parseToken(c.Token)
-	var cs *conn
-	if err == nil {
-		cs = s.reg.lookup(t)
-	}
-	if cs == nil {
+	if err != nil || t.loopIndex() >= len(loops) {
 		res.Status = 404
 		if c.Frame != nil {
 			c.Frame.Release()
 		}
 		return 0
 	}
-	i := cs.ls.idx
-	batches[i] = append(batches[i], op{kind: opSend, token: t, conn: cs, frame: c.Frame, close: c.Close, res: res, w: w})
+	i := t.loopIndex()
+	batches[i] = append(batches[i], op{kind: opSend, token: t, frame: c.Frame, close: c.Close, res: res, w: w})
 	return 1
 }
 
@@ -149,9 +145,13 @@ const maxCoalesce = 64
 func (ls *loopState) applyRun(ops []op, now int64) int {
 	o := &ops[0]
 	k := 1
-	if o.kind == opSend && o.frame != nil && !o.close && ls.streaming(o) {
-		for k < len(ops) && k < maxCoalesce && ops[k].kind == opSend && ops[k].conn == o.conn &&
-			ops[k].token == o.token && ops[k].frame != nil && !ops[k].close {
+	var cs *conn
+	if o.kind == opSend && o.frame != nil && !o.close {
+		cs = ls.lookup(o.token)
+	}
+	if cs != nil && cs.state == stStream {
+		for k < len(ops) && k < maxCoalesce && ops[k].kind == opSend && ops[k].token == o.token &&
+			ops[k].frame != nil && !ops[k].close {
 			k++
 		}
 	}
@@ -159,18 +159,12 @@ func (ls *loopState) applyRun(ops []op, now int64) int {
 		ls.apply(o, now)
 		return 1
 	}
-	ls.writeFrames(o.conn, ops[:k])
+	ls.writeFrames(cs, ops[:k])
 	for j := range ops[:k] {
 		releaseFrame(&ops[j])
 		ops[j].w.finish()
 	}
 	return k
-}
-
-// streaming reports whether a send's stream is open and still the same one.
-func (ls *loopState) streaming(o *op) bool {
-	cs := o.conn
-	return cs.token == o.token && cs.has(fRegistered) && cs.state == stStream
 }
 
 // writeFrames writes the frames of several ops to one stream in one writev.
@@ -210,9 +204,22 @@ func (ls *loopState) apply(o *op, now int64) {
 	}
 }
 
+// lookup finds the stream a token names on this loop, or nil.
+func (ls *loopState) lookup(t token) *conn {
+	slot := t.slot()
+	if slot >= uint32(len(ls.conns)) {
+		return nil
+	}
+	cs := ls.conns[slot]
+	if cs == nil || cs.token != t || !cs.has(fRegistered) {
+		return nil
+	}
+	return cs
+}
+
 func (ls *loopState) applySendOp(o *op, now int64) {
-	cs := o.conn
-	if cs.token != o.token || !cs.has(fRegistered) {
+	cs := ls.lookup(o.token)
+	if cs == nil {
 		o.res.Status = 404
 		releaseFrame(o)
 		return

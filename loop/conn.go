@@ -33,8 +33,8 @@ var reasonNames = [...]string{"", "client_closed", "server_closed", "error"}
 func (r Reason) String() string { return reasonNames[r] }
 
 // conn is one connection's state. It lives on its loop's goroutine only (see
-// the package doc); the registry hands pointers to other goroutines, which use
-// them only as keys for ops they post back to the loop.
+// the package doc); other goroutines reach it only by posting ops that carry
+// its token (or, for connect results, its pointer) back to the loop.
 type conn struct {
 	c       gnet.Conn
 	ls      *loopState
@@ -62,7 +62,7 @@ const (
 	fOwesDisc                         // connect callback returned 2xx, disconnect not yet sent
 	fGone                             // the client left while the connect callback was pending
 	fStream                           // counted in the open-stream gauge
-	fRegistered                       // token is in the registry
+	fRegistered                       // commands may reach it by token
 	fShedLinger                       // shed at accept: half-closed, waiting for the client's FIN
 )
 

@@ -65,7 +65,7 @@ func (s *Server) makeGauges() {
 	set.NewGauge(`ssegw_streams_open`, func() float64 { return float64(s.streams.Load()) })
 	set.NewGauge(`ssegw_sockets_open`, func() float64 { return float64(s.sockets.Load()) })
 	set.NewGauge(`ssegw_pending_connects`, func() float64 { return float64(s.pendingN.Load()) })
-	set.NewGauge(`ssegw_registered_tokens`, func() float64 { return float64(s.reg.Len()) })
+	set.NewGauge(`ssegw_registered_tokens`, func() float64 { return float64(s.registered.Load()) })
 	set.NewGauge(`ssegw_wheel_timers`, func() float64 { return float64(s.TimersLive()) })
 	set.NewGauge(`ssegw_max_connections`, func() float64 { return float64(s.opts.MaxConnections) })
 	set.NewGauge(`ssegw_draining`, func() float64 {

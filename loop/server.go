@@ -47,21 +47,21 @@ type Server struct {
 	gnet.BuiltinEventEngine
 	opts Options
 	log  *slog.Logger
-	reg  *registry
 	eng  gnet.Engine
 
 	loopsMu sync.RWMutex
 	loops   []*loopState
 	byLoop  sync.Map // gnet.EventLoop -> *loopState
 
-	booted   chan struct{}
-	stopping atomic.Bool // draining: shed new streams, /readyz 503
-	sockets  atomic.Int64
-	streams  atomic.Int64 // open SSE streams, pending connects included
-	pendingN atomic.Int64 // connects waiting for their callback
-	stopCh   chan struct{}
-	runDone  chan struct{} // closed when gnet.Run has returned
-	epoch    time.Time
+	booted     chan struct{}
+	stopping   atomic.Bool // draining: shed new streams, /readyz 503
+	sockets    atomic.Int64
+	streams    atomic.Int64 // open SSE streams, pending connects included
+	pendingN   atomic.Int64 // connects waiting for their callback
+	registered atomic.Int64 // streams reachable by token
+	stopCh     chan struct{}
+	runDone    chan struct{} // closed when gnet.Run has returned
+	epoch      time.Time
 
 	gaugesOnce    sync.Once
 	gauges        *metrics.Set
@@ -75,7 +75,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Server{opts: o, log: o.Logger, reg: newRegistry(), booted: make(chan struct{}), stopCh: make(chan struct{}), runDone: make(chan struct{}), epoch: time.Now()}
+	return &Server{opts: o, log: o.Logger, booted: make(chan struct{}), stopCh: make(chan struct{}), runDone: make(chan struct{}), epoch: time.Now()}
 }
 
 // Run serves until the engine stops. It returns an error if the engine could
@@ -203,8 +203,9 @@ func (s *Server) allLoops() []*loopState {
 // Streams is the number of open SSE streams (pending connects included).
 func (s *Server) Streams() int64 { return s.streams.Load() }
 
-// Registered is the number of tokens in the registry.
-func (s *Server) Registered() int { return s.reg.Len() }
+// Registered is the number of streams a command can reach by token (open or
+// pending).
+func (s *Server) Registered() int { return int(s.registered.Load()) }
 
 // Sockets is the number of open public sockets.
 func (s *Server) Sockets() int64 { return s.sockets.Load() }

@@ -45,7 +45,7 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 		return
 	}
 	cs.head = append(make([]byte, 0, len(head)), head...)
-	cs.token = ls.tokens.next()
+	cs.token = ls.tokens.next(ls.idx, cs.slot)
 	if chunked {
 		cs.set(fChunked)
 	}
@@ -60,7 +60,7 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 	cs.state = stPending
 	cs.pend = &pending{}
 	cs.set(fStream | fRegistered)
-	s.reg.add(cs.token, cs)
+	s.registered.Add(1)
 	ls.wheel.Cancel(cs.timer)
 	cs.timer = wheel.Timer{}
 	ls.putParser(cs)
@@ -321,7 +321,7 @@ func (ls *loopState) untrackStream(cs *conn) {
 func (ls *loopState) unregister(cs *conn) {
 	if cs.has(fRegistered) {
 		cs.clear(fRegistered)
-		ls.srv.reg.remove(cs.token)
+		ls.srv.registered.Add(-1)
 	}
 	ls.unbind(cs)
 }

@@ -6,9 +6,26 @@ import (
 	"errors"
 )
 
-// token is a stream's identity: a random UUID v4, kept as 16 bytes and shown to
-// the backend (never to the client) in its lowercase text form.
+// token is a stream's identity: a UUID v4, kept as 16 bytes and shown to the
+// backend (never to the client) in its lowercase text form.
+//
+// It is also the stream's address. Byte 0 is the index of the stream's event
+// loop and bytes 1-4 its slot in that loop's connection slab (big-endian); the
+// other 82 bits that are not the UUID's version and variant are random. A
+// control command therefore goes straight to the owning loop, which finds the
+// connection in its slab and compares the whole token (a reused slot has a
+// different random part). There is no shared token map: nothing to lock, and
+// no map entry per stream.
 type token [16]byte
+
+// tokenRandomFrom is the first byte of the token's random part.
+const tokenRandomFrom = 5
+
+func (t token) loopIndex() int { return int(t[0]) }
+
+func (t token) slot() uint32 {
+	return uint32(t[1])<<24 | uint32(t[2])<<16 | uint32(t[3])<<8 | uint32(t[4])
+}
 
 // tokenSource hands out tokens from a buffer of random bytes refilled in bulk,
 // so a connect does not cost a getrandom call. One per loop, loop goroutine only.
@@ -17,16 +34,20 @@ type tokenSource struct {
 	off int
 }
 
-func (s *tokenSource) next() token {
-	if s.off == 0 || s.off+16 > len(s.buf) {
+// next makes the token of the connection in slab slot slot of loop loopIdx.
+func (s *tokenSource) next(loopIdx int, slot uint32) token {
+	const random = len(token{}) - tokenRandomFrom
+	if s.off == 0 || s.off+random > len(s.buf) {
 		if _, err := rand.Read(s.buf[:]); err != nil {
 			panic("crypto/rand failed: " + err.Error()) // the OS RNG never fails on Linux
 		}
 		s.off = 0
 	}
 	var t token
-	copy(t[:], s.buf[s.off:s.off+16])
-	s.off += 16
+	t[0] = byte(loopIdx)
+	t[1], t[2], t[3], t[4] = byte(slot>>24), byte(slot>>16), byte(slot>>8), byte(slot)
+	copy(t[tokenRandomFrom:], s.buf[s.off:s.off+random])
+	s.off += random
 	t[6] = t[6]&0x0f | 0x40 // version 4
 	t[8] = t[8]&0x3f | 0x80 // RFC 4122 variant
 	return t
