@@ -177,9 +177,9 @@ func (ls *loopState) writeFrames(cs *conn, ops []op) {
 		n += len(b)
 	}
 	ls.budget--
-	eventsWritten.Add(len(ops))
-	bytesWritten.Add(n)
-	writeCalls.Inc()
+	ls.counters.events.Add(uint64(len(ops)))
+	ls.counters.bytes.Add(uint64(n))
+	ls.counters.writes.Add(1)
 	_, _ = cs.c.Writev(ls.iov)
 	clear(ls.iov)
 	ls.afterWrite(cs)
@@ -245,7 +245,7 @@ func releaseFrame(o *op) {
 
 // buffer keeps a send that arrived while the connect callback is pending.
 func (ls *loopState) buffer(cs *conn, o *op) {
-	p := cs.pend
+	p := ls.pending[cs.slot]
 	switch {
 	case p.closeReq: // a buffered close was honoured: later items are dropped
 		o.res.Buffered = true

@@ -37,13 +37,12 @@ func (r Reason) String() string { return reasonNames[r] }
 // its token (or, for connect results, its pointer) back to the loop.
 type conn struct {
 	c       gnet.Conn
-	ls      *loopState
 	head    []byte // exact-size copy of the SSE request head (for callbacks)
 	token   token
 	slot    uint32      // index in the loop's slab; wheel payloads carry it
 	timer   wheel.Timer // head deadline, heartbeat or linger (one at a time)
 	wtimer  wheel.Timer // write-progress deadline
-	wmark   int         // unsent bytes when the write-progress timer was armed
+	wmark   int32       // unsent bytes when the write-progress timer was armed
 	state   state
 	flags   connFlags
 	reason  Reason // why we are closing it (set before we close)
@@ -71,7 +70,9 @@ func (cs *conn) set(f connFlags)      { cs.flags |= f }
 func (cs *conn) clear(f connFlags)    { cs.flags &^= f }
 
 // pending holds what a stream needs only while its connect callback is in
-// flight: sends that arrived meanwhile, replayed in order after a 2xx.
+// flight: sends that arrived meanwhile, replayed in order after a 2xx. It lives
+// in the loop's pending map, keyed by slab slot, not in the conn: most of a
+// stream's life it is not needed.
 type pending struct {
 	ops      []op
 	closeReq bool // a buffered close: later buffered items are dropped

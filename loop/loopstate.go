@@ -45,8 +45,13 @@ type loopState struct {
 	tokens   tokenSource
 	rng      rng
 	channels map[string]*subList
-	budget   int // writes left in the current step
+	pending  map[uint32]*pending // by slab slot: streams whose connect callback is in flight
+	budget   int                 // writes left in the current step
 	iov      [][]byte
+	fireFn   func(wheel.Timer, uint64, int64) // ls.fire, made once (a method value allocates)
+
+	// Shared: counters written by this loop only, read by /metrics.
+	counters loopCounters
 }
 
 func newLoopState(s *Server, el gnet.EventLoop, idx int) *loopState {
@@ -57,10 +62,12 @@ func newLoopState(s *Server, el gnet.EventLoop, idx int) *loopState {
 		kick:     make(chan struct{}, 1),
 		stepDone: make(chan bool, 1),
 		channels: make(map[string]*subList),
+		pending:  make(map[uint32]*pending),
 	}
 	ls.wheel = wheel.New(wheel.Config{Start: ls.now(), Capacity: 1024})
 	ls.rng = rng{wheel.NewRand(uint64(time.Now().UnixNano()) + uint64(idx))}
 	ls.runStep = gnet.RunnableFunc(ls.step)
+	ls.fireFn = ls.fire
 	return ls
 }
 
@@ -224,7 +231,7 @@ func payload(cs *conn, kind uint64) uint64 { return uint64(cs.slot)<<timerKindBi
 
 func (ls *loopState) advanceWheel(now int64) {
 	for ls.budget > 0 {
-		_, more := ls.wheel.Advance(now, ls.budget, ls.fire)
+		_, more := ls.wheel.Advance(now, ls.budget, ls.fireFn)
 		if !more {
 			return
 		}

@@ -13,22 +13,17 @@ import (
 
 // Counters are process-wide (one gateway per process; tests compare deltas).
 var (
-	connsAccepted     = metrics.NewCounter(`ssegw_connections_accepted_total`)
-	connsClosed       = metrics.NewCounter(`ssegw_connections_closed_total`)
-	streamsOpened     = metrics.NewCounter(`ssegw_streams_opened_total`)
-	eventsWritten     = metrics.NewCounter(`ssegw_events_written_total`)
-	bytesWritten      = metrics.NewCounter(`ssegw_bytes_written_total`)
-	writeCalls        = metrics.NewCounter(`ssegw_write_calls_total`)
-	heartbeatsSent    = metrics.NewCounter(`ssegw_heartbeats_total`)
-	heartbeatsSkipped = metrics.NewCounter(`ssegw_heartbeats_skipped_total`)
-	slowConsumers     = metrics.NewCounter(`ssegw_slow_consumer_closes_total`)
-	writeTimeouts     = metrics.NewCounter(`ssegw_write_timeout_closes_total`)
-	badRequests       = metrics.NewCounter(`ssegw_bad_requests_total`)
-	headTimeouts      = metrics.NewCounter(`ssegw_head_timeouts_total`)
-	publishes         = metrics.NewCounter(`ssegw_publishes_total`)
-	fanoutSize        = metrics.NewHistogram(`ssegw_publish_fanout_size`)
-	stepLag           = metrics.NewHistogram(`ssegw_loop_step_lag_seconds`)
-	stepDuration      = metrics.NewHistogram(`ssegw_loop_step_duration_seconds`)
+	connsAccepted = metrics.NewCounter(`ssegw_connections_accepted_total`)
+	connsClosed   = metrics.NewCounter(`ssegw_connections_closed_total`)
+	streamsOpened = metrics.NewCounter(`ssegw_streams_opened_total`)
+	slowConsumers = metrics.NewCounter(`ssegw_slow_consumer_closes_total`)
+	writeTimeouts = metrics.NewCounter(`ssegw_write_timeout_closes_total`)
+	badRequests   = metrics.NewCounter(`ssegw_bad_requests_total`)
+	headTimeouts  = metrics.NewCounter(`ssegw_head_timeouts_total`)
+	publishes     = metrics.NewCounter(`ssegw_publishes_total`)
+	fanoutSize    = metrics.NewHistogram(`ssegw_publish_fanout_size`)
+	stepLag       = metrics.NewHistogram(`ssegw_loop_step_lag_seconds`)
+	stepDuration  = metrics.NewHistogram(`ssegw_loop_step_duration_seconds`)
 
 	connectOutcomes = [...]*metrics.Counter{
 		callback.Accepted:     metrics.NewCounter(`ssegw_connects_total{outcome="accepted"}`),
@@ -52,6 +47,22 @@ var (
 
 func shedCount(cause int) { shed[cause].Inc() }
 
+// loopCounters are the per-write counters. Each loop has its own, so the hot
+// path never bounces a shared cache line between loops; /metrics sums them.
+// Only the owning loop writes; the atomics make the reads from /metrics safe.
+type loopCounters struct {
+	events, bytes, writes, heartbeats, heartbeatsSkipped atomic.Uint64
+}
+
+// sumLoops adds one counter over every loop.
+func (s *Server) sumLoops(field func(*loopCounters) *atomic.Uint64) float64 {
+	var n uint64
+	for _, ls := range s.allLoops() {
+		n += field(&ls.counters).Load()
+	}
+	return float64(n)
+}
+
 // WriteMetrics writes every metric in Prometheus text format: the gateway's
 // counters, this server's gauges, and process and Go runtime metrics.
 func (s *Server) WriteMetrics(w io.Writer) {
@@ -68,6 +79,13 @@ func (s *Server) makeGauges() {
 	set.NewGauge(`ssegw_registered_tokens`, func() float64 { return float64(s.registered.Load()) })
 	set.NewGauge(`ssegw_wheel_timers`, func() float64 { return float64(s.TimersLive()) })
 	set.NewGauge(`ssegw_max_connections`, func() float64 { return float64(s.opts.MaxConnections) })
+	set.NewGauge(`ssegw_events_written_total`, func() float64 { return s.sumLoops(func(c *loopCounters) *atomic.Uint64 { return &c.events }) })
+	set.NewGauge(`ssegw_bytes_written_total`, func() float64 { return s.sumLoops(func(c *loopCounters) *atomic.Uint64 { return &c.bytes }) })
+	set.NewGauge(`ssegw_write_calls_total`, func() float64 { return s.sumLoops(func(c *loopCounters) *atomic.Uint64 { return &c.writes }) })
+	set.NewGauge(`ssegw_heartbeats_total`, func() float64 { return s.sumLoops(func(c *loopCounters) *atomic.Uint64 { return &c.heartbeats }) })
+	set.NewGauge(`ssegw_heartbeats_skipped_total`, func() float64 {
+		return s.sumLoops(func(c *loopCounters) *atomic.Uint64 { return &c.heartbeatsSkipped })
+	})
 	set.NewGauge(`ssegw_draining`, func() float64 {
 		if s.stopping.Load() {
 			return 1

@@ -130,7 +130,7 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 // OnOpen admits a connection: a slot in its loop, a parser and a head deadline.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	ls := s.loopOf(c.EventLoop())
-	cs := &conn{c: c, ls: ls}
+	cs := &conn{c: c}
 	c.SetContext(cs)
 	cs.slot = ls.alloc(cs)
 	if n := s.sockets.Add(1); int(n) > s.opts.MaxSockets || s.stopping.Load() {
@@ -149,9 +149,9 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	cs := c.Context().(*conn)
 	switch cs.state {
 	case stHead:
-		cs.ls.readHeads(cs)
+		s.loopOf(c.EventLoop()).readHeads(cs)
 	case stPending, stStream:
-		cs.ls.discardAfterHead(cs)
+		s.loopOf(c.EventLoop()).discardAfterHead(cs)
 	default:
 		_, _ = c.Discard(-1)
 	}
@@ -168,7 +168,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	if cs.has(fShedLinger) {
 		s.shedLingering.Add(-1)
 	}
-	cs.ls.closed(cs, err)
+	s.loopOf(c.EventLoop()).closed(cs, err)
 	return gnet.None
 }
 

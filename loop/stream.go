@@ -58,7 +58,7 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 		return
 	}
 	cs.state = stPending
-	cs.pend = &pending{}
+	ls.pending[cs.slot] = &pending{}
 	cs.set(fStream | fRegistered)
 	s.registered.Add(1)
 	ls.wheel.Cancel(cs.timer)
@@ -86,8 +86,8 @@ func (ls *loopState) connectResult(cs *conn, r *callback.Result, now int64) {
 		cs.head = nil
 		return
 	}
-	pend := cs.pend
-	cs.pend = nil
+	pend := ls.pending[cs.slot]
+	delete(ls.pending, cs.slot)
 	switch r.Outcome {
 	case callback.Accepted:
 		ls.accept(cs, pend, r, now)
@@ -180,10 +180,10 @@ func (ls *loopState) heartbeat(cs *conn, due int64) {
 	}
 	cs.timer = ls.wheel.AddAt(now, next, payload(cs, tkHeartbeat))
 	if cs.c.OutboundBuffered() > 0 {
-		heartbeatsSkipped.Inc()
+		ls.counters.heartbeatsSkipped.Add(1)
 		return
 	}
-	heartbeatsSent.Inc()
+	ls.counters.heartbeats.Add(1)
 	if cs.has(fChunked) {
 		ls.writeRaw(cs, heartbeatChunk)
 	} else {
@@ -211,9 +211,9 @@ func (ls *loopState) writeFrame(cs *conn, fr *Frame) {
 	}
 	ls.budget--
 	b := fr.bytes(cs.has(fChunked))
-	eventsWritten.Inc()
-	bytesWritten.Add(len(b))
-	writeCalls.Inc()
+	ls.counters.events.Add(1)
+	ls.counters.bytes.Add(uint64(len(b)))
+	ls.counters.writes.Add(1)
 	_, _ = cs.c.Write(b)
 	ls.afterWrite(cs)
 }
@@ -234,8 +234,8 @@ func (ls *loopState) writeRaw(cs *conn, b []byte) {
 		return
 	}
 	ls.budget--
-	bytesWritten.Add(len(b))
-	writeCalls.Inc()
+	ls.counters.bytes.Add(uint64(len(b)))
+	ls.counters.writes.Add(1)
 	_, _ = cs.c.Write(b)
 	ls.afterWrite(cs)
 }
@@ -255,7 +255,7 @@ func (ls *loopState) afterWrite(cs *conn) {
 	}
 	if pendingBytes > 0 && !cs.wtimer.Armed() {
 		now := ls.now()
-		cs.wmark = pendingBytes
+		cs.wmark = int32(pendingBytes)
 		cs.wtimer = ls.wheel.Add(now, ls.srv.opts.WriteTimeout, payload(cs, tkWrite))
 		ls.armed(now + int64(ls.srv.opts.WriteTimeout))
 	}
@@ -271,12 +271,12 @@ func (ls *loopState) writeDeadline(cs *conn, due int64) {
 	if p == 0 {
 		return
 	}
-	if p >= cs.wmark {
+	if int32(p) >= cs.wmark {
 		writeTimeouts.Inc()
 		ls.abort(cs, ReasonError)
 		return
 	}
-	cs.wmark = p
+	cs.wmark = int32(p)
 	now := ls.now()
 	cs.wtimer = ls.wheel.Add(now, ls.srv.opts.WriteTimeout, payload(cs, tkWrite))
 }
@@ -396,9 +396,9 @@ func (ls *loopState) closed(cs *conn, err error) {
 	}
 	if prev == stPending {
 		cs.set(fGone) // the connect result will settle the disconnect
-		if cs.pend != nil {
-			ls.releaseOps(cs.pend.ops)
-			cs.pend = nil
+		if p := ls.pending[cs.slot]; p != nil {
+			ls.releaseOps(p.ops)
+			delete(ls.pending, cs.slot)
 		}
 	}
 	ls.sendDisconnect(cs, r)
