@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 20s
 BIN       ?= bin
 
-.PHONY: help build run test test-race test-stress fuzz bench lint fmt vet clean
+.PHONY: help build run test test-race test-stress fuzz bench lint fmt vet clean clients-deps
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,12 +16,22 @@ build: ## build bin/ssegw and bin/ssegw-bench
 run: build ## run the gateway with the built-in demo backend (open the printed URL)
 	./$(BIN)/ssegw --demo
 
-test: lint ## every test: the race-enabled suite, then the scale tests at full size (what CI runs)
+test: lint clients-deps ## every test: the race-enabled suite, then the scale tests at full size (what CI runs)
 	$(GO) test -race -count=1 $(PKGS)
 	$(GO) test -count=1 -run '^TestScale' $(PKGS)
 
-test-race: ## alias of the race-enabled unit and end-to-end tests
+test-race: clients-deps ## alias of the race-enabled unit and end-to-end tests
 	$(GO) test -race -count=1 $(PKGS)
+
+# The real-client tests (clients/) drive Node.js scripts; their npm packages
+# are installed from the committed lock file when missing or stale. Chromium
+# itself comes from Debian: .ci/install-clients installs both.
+NODE_DEPS := clients/node/node_modules/.package-lock.json
+
+clients-deps: $(NODE_DEPS) ## npm ci in clients/node when node_modules is missing or older than the lock file
+
+$(NODE_DEPS): clients/node/package.json clients/node/package-lock.json
+	npm ci --prefix clients/node --no-audit --no-fund
 
 test-stress: ## long stress tests behind the `stress` build tag
 	$(GO) test -tags stress -count=1 -timeout 30m $(PKGS)

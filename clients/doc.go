@@ -1,0 +1,38 @@
+// Package clients proves that real SSE clients work through the gateway: the
+// clients people use, not our own parser.
+//
+// What runs where, for each test:
+//
+//   - the gateway: the real binary, built once per test run from cmd/ssegw
+//     into a temporary directory and started as a child process on loopback
+//     (public and control ports chosen by the kernel);
+//   - the backend: a net/http server in the test process that answers the
+//     gateway's connect and disconnect callbacks (recording them with their
+//     arrival time and request headers) and serves the test page, on another
+//     port than the gateway, so a page loaded from it opens a cross-origin
+//     EventSource;
+//   - the client, one of
+//     headless Chromium (Debian's /usr/bin/chromium driven by the npm package
+//     playwright-core from clients/node/chromium.mjs),
+//     the npm package eventsource on Node.js (clients/node/eventsource.mjs),
+//     or github.com/tmaxmax/go-sse's client in the test process.
+//     The Node drivers read JSON commands on stdin and print one JSON record
+//     per event on stdout; the Go test drives the gateway's control port and
+//     asserts on those records.
+//
+// Every client is checked for: the ready event, named events on their
+// listener and unnamed ones on onmessage, multi-line data joined with "\n",
+// invisible heartbeats, lastEventId following id:, publish to a bound
+// channel, and a reconnect after a server close that honours the retry: hint
+// and sends Last-Event-ID. Chromium is further checked for how it takes a
+// rejection (400/401/403) and a shed answer (capacity reached).
+//
+// The Node packages are installed by `npm ci` in clients/node (from the
+// committed package-lock.json; .ci/install-clients does it, and `make test`
+// runs it when node_modules is missing or stale); Chromium comes from Debian
+// (`apt-get install chromium chromium-driver`). A client that cannot start
+// fails its test with the reason; nothing is skipped. When a test fails, its
+// records, the client's stderr, the gateway log, the callbacks and (for
+// Chromium) a screenshot are kept under clients/artifacts/<test>/, whose path
+// the test prints.
+package clients

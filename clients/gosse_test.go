@@ -1,0 +1,13 @@
+package clients
+
+import "testing"
+
+// TestGoSSE: github.com/tmaxmax/go-sse's client (v0.12.0) gets the events,
+// ids and the retry-honouring reconnect with Last-Event-ID.
+func TestGoSSE(t *testing.T) {
+	t.Parallel()
+	k := newKit(t)
+	b := startBackend(t, k)
+	g := startGateway(t, k, b, nil)
+	checkEventsAndReconnect(t, newGoSSE(t, k), g, b, scenarioOpts{})
+}

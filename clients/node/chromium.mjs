@@ -1,0 +1,52 @@
+// Driver for headless Chromium through playwright-core and the system browser
+// (never a browser downloaded by playwright). See common.mjs for the protocol.
+// Usage: node chromium.mjs <page-url>
+// The page is served by the test backend, so every EventSource it opens on the
+// gateway is cross-origin (another port).
+import { chromium } from 'playwright-core';
+import { emit, NAMES, serve, watch } from './common.mjs';
+
+const exe = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const pageURL = process.argv[2];
+let browser;
+try {
+  browser = await chromium.launch({
+    executablePath: exe,
+    headless: true,
+    timeout: 60000,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+} catch (e) {
+  emit({ t: 'fatal', message: `cannot start Chromium at ${exe}: ${e.message}` });
+  process.exit(2);
+}
+const page = await browser.newPage();
+page.on('console', (m) => process.stderr.write(`page console ${m.type()}: ${m.text()}\n`));
+page.on('pageerror', (e) => process.stderr.write(`page error: ${e}\n`));
+page.on('request', (r) => process.stderr.write(`request ${r.method()} ${r.url()}\n`));
+page.on('requestfailed', (r) => process.stderr.write(`request failed ${r.url()}: ${r.failure()?.errorText}\n`));
+await page.exposeFunction('report', (rec) => emit(rec));
+try {
+  await page.goto(pageURL, { timeout: 30000 });
+} catch (e) {
+  emit({ t: 'fatal', message: `Chromium could not load the test page ${pageURL}: ${e.message}` });
+  await browser.close();
+  process.exit(2);
+}
+emit({ t: 'started', client: 'chromium', version: browser.version(), userAgent: await page.evaluate(() => navigator.userAgent) });
+await serve({
+  open: async (cmd) => {
+    const args = { id: cmd.id, url: cmd.url, closeOn: cmd.closeOn || [], names: NAMES };
+    await page.evaluate(`(${watch.toString()})(${JSON.stringify(args)}, window.report), true`);
+  },
+  close: async (cmd) => {
+    await page.evaluate((id) => window.__sources[id].close(), cmd.id);
+  },
+  screenshot: async (cmd) => {
+    await page.screenshot({ path: cmd.path, fullPage: true });
+  },
+  shutdown: async () => {
+    await browser.close();
+  },
+});
