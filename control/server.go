@@ -28,10 +28,20 @@ const (
 	idleTimeout = 120 * time.Second
 )
 
+// Gateway is what the control port drives: the event loops (loop.Server), or a
+// cluster router wrapping them that forwards commands for streams held by
+// other gateways.
+type Gateway interface {
+	// Do applies commands in order and fills one result per command.
+	Do(cmds []loop.Command, results []loop.CmdResult) error
+	WriteMetrics(w io.Writer)
+	ReadyzBody() (status int, body []byte)
+}
+
 // Options configure the control server.
 type Options struct {
 	Token   string // bearer token; empty means none required
-	Gateway *loop.Server
+	Gateway Gateway
 	Format  sse.Format
 	Logger  *slog.Logger
 }

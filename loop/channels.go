@@ -40,6 +40,9 @@ func (ls *loopState) bind(cs *conn, names []string) {
 		if list == nil {
 			list = &subList{name: name}
 			ls.channels[name] = list
+			if f := ls.srv.opts.OnChannel; f != nil {
+				f(name, true)
+			}
 		}
 		if cs.boundTo(list) {
 			continue
@@ -77,6 +80,9 @@ func (ls *loopState) tidy(l *subList) {
 	if l.live == 0 {
 		if ls.channels[l.name] == l {
 			delete(ls.channels, l.name)
+			if f := ls.srv.opts.OnChannel; f != nil {
+				f(l.name, false)
+			}
 		}
 		return
 	}

@@ -34,6 +34,10 @@ func NewFrame(ev *sse.Event, f sse.Format) *Frame {
 	return newFrameFunc(func(dst []byte) []byte { return sse.AppendEvent(dst, ev, f) })
 }
 
+// NewRawFrame wraps an already encoded SSE message (a frame forwarded from
+// another gateway, whose Message it was).
+func NewRawFrame(msg []byte) *Frame { return newRawFrame(msg) }
+
 // newRawFrame wraps fixed message bytes (ready, heartbeat, retry hints).
 func newRawFrame(msg []byte) *Frame {
 	return newFrameFunc(func(dst []byte) []byte { return append(dst, msg...) })

@@ -21,25 +21,31 @@ import (
 
 // Options configure a Server. Every field is required unless it says otherwise.
 type Options struct {
-	Addr                string // host:port of the public listener
-	EventLoops          int
-	CallbackConfigured  bool
-	Callbacks           *callback.Client // nil when CALLBACK_URL is unset
-	HeartbeatInterval   time.Duration
-	HeaderTimeout       time.Duration
-	WriteTimeout        time.Duration
-	WriteBufferLimit    int
-	MaxHeaderBytes      int
-	MaxConnections      int // open streams
-	MaxPendingConnects  int
-	MaxSockets          int // public sockets; beyond, a connection is shed at accept
-	EventFormat         sse.Format
-	TCPKeepAlive        time.Duration // 0 disables
-	TCPUserTimeout      time.Duration // 0 disables
-	Logger              *slog.Logger
-	ReadyExtra          func() []string // optional: more /readyz reasons (e.g. a broker)
-	ExtraReadyzFields   func() string   // optional: more JSON fields for /readyz
-	ControlPlaneDrained func() bool     // unused hook for future use; may be nil
+	Addr               string // host:port of the public listener
+	EventLoops         int
+	CallbackConfigured bool
+	Callbacks          *callback.Client // nil when CALLBACK_URL is unset
+	HeartbeatInterval  time.Duration
+	HeaderTimeout      time.Duration
+	WriteTimeout       time.Duration
+	WriteBufferLimit   int
+	MaxHeaderBytes     int
+	MaxConnections     int // open streams
+	MaxPendingConnects int
+	MaxSockets         int // public sockets; beyond, a connection is shed at accept
+	EventFormat        sse.Format
+	TCPKeepAlive       time.Duration // 0 disables
+	TCPUserTimeout     time.Duration // 0 disables
+	Logger             *slog.Logger
+	ReadyExtra         func() []string // optional: more /readyz reasons (e.g. a broker)
+
+	// NodeID is carried in every token, so a cluster can route a command to
+	// the gateway that holds the stream (0 when running alone).
+	NodeID uint16
+	// OnChannel, if set, is called on a loop goroutine when a channel gets its
+	// first subscriber on that loop (bound true) or loses its last (false). It
+	// must not block: hand the news to another goroutine.
+	OnChannel func(name string, bound bool)
 }
 
 // Server is the gnet event handler and the entry point for backend commands.

@@ -45,7 +45,7 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 		return
 	}
 	cs.head = append(make([]byte, 0, len(head)), head...)
-	cs.token = ls.tokens.next(ls.idx, cs.slot)
+	cs.token = ls.tokens.next(s.opts.NodeID, ls.idx, cs.slot)
 	if chunked {
 		cs.set(fChunked)
 	}

@@ -10,16 +10,29 @@ import (
 // backend (never to the client) in its lowercase text form.
 //
 // It is also the stream's address. Byte 0 is the index of the stream's event
-// loop and bytes 1-4 its slot in that loop's connection slab (big-endian); the
-// other 82 bits that are not the UUID's version and variant are random. A
-// control command therefore goes straight to the owning loop, which finds the
-// connection in its slab and compares the whole token (a reused slot has a
-// different random part). There is no shared token map: nothing to lock, and
-// no map entry per stream.
+// loop, bytes 1-4 its slot in that loop's connection slab (big-endian), bytes 5
+// and 7 the gateway's node id (cluster mode routes a command to the gateway
+// that holds the stream); the other 66 bits that are not the UUID's version
+// and variant are random. A control command therefore goes straight to the
+// owning loop, which finds the connection in its slab and compares the whole
+// token (a reused slot has a different random part). There is no shared token
+// map: nothing to lock, and no map entry per stream.
 type token [16]byte
 
-// tokenRandomFrom is the first byte of the token's random part.
-const tokenRandomFrom = 5
+// tokenRandomFrom is the first byte of the token's random part (byte 7 is
+// overwritten by the node id's low byte).
+const tokenRandomFrom = 6
+
+func (t token) node() uint16 { return uint16(t[5])<<8 | uint16(t[7]) }
+
+// TokenNode returns the node id carried by a token's text form.
+func TokenNode(s string) (uint16, bool) {
+	t, err := parseToken(s)
+	if err != nil {
+		return 0, false
+	}
+	return t.node(), true
+}
 
 func (t token) loopIndex() int { return int(t[0]) }
 
@@ -34,8 +47,9 @@ type tokenSource struct {
 	off int
 }
 
-// next makes the token of the connection in slab slot slot of loop loopIdx.
-func (s *tokenSource) next(loopIdx int, slot uint32) token {
+// next makes the token of the connection in slab slot slot of loop loopIdx
+// on gateway node.
+func (s *tokenSource) next(node uint16, loopIdx int, slot uint32) token {
 	const random = len(token{}) - tokenRandomFrom
 	if s.off == 0 || s.off+random > len(s.buf) {
 		if _, err := rand.Read(s.buf[:]); err != nil {
@@ -48,6 +62,7 @@ func (s *tokenSource) next(loopIdx int, slot uint32) token {
 	t[1], t[2], t[3], t[4] = byte(slot>>24), byte(slot>>16), byte(slot>>8), byte(slot)
 	copy(t[tokenRandomFrom:], s.buf[s.off:s.off+random])
 	s.off += random
+	t[5], t[7] = byte(node>>8), byte(node)
 	t[6] = t[6]&0x0f | 0x40 // version 4
 	t[8] = t[8]&0x3f | 0x80 // RFC 4122 variant
 	return t

@@ -12,12 +12,16 @@ func TestTokenCarriesLoopAndSlot(t *testing.T) {
 	seen := map[token]bool{}
 	f := func(loop int, slot uint32) {
 		t.Helper()
-		tok := src.next(loop, slot)
+		node := uint16(slot*31 + uint32(loop))
+		tok := src.next(node, loop, slot)
 		if !uuidV4.MatchString(tok.String()) {
 			t.Fatalf("%s is not a lowercase UUID v4", tok)
 		}
-		if tok.loopIndex() != loop || tok.slot() != slot {
-			t.Fatalf("token %s decodes to loop %d slot %d, want %d %d", tok, tok.loopIndex(), tok.slot(), loop, slot)
+		if tok.loopIndex() != loop || tok.slot() != slot || tok.node() != node {
+			t.Fatalf("token %s decodes to loop %d slot %d node %d, want %d %d %d", tok, tok.loopIndex(), tok.slot(), tok.node(), loop, slot, node)
+		}
+		if n, ok := TokenNode(tok.String()); !ok || n != node {
+			t.Fatalf("TokenNode(%s) = %d %v", tok, n, ok)
 		}
 		back, err := parseToken(tok.String())
 		if err != nil || back != tok {
@@ -34,7 +38,7 @@ func TestTokenCarriesLoopAndSlot(t *testing.T) {
 	f(255, 1<<32-1)
 	f(0, 0)
 	// The same slot reused gets a different token.
-	a, b := src.next(1, 5), src.next(1, 5)
+	a, b := src.next(9, 1, 5), src.next(9, 1, 5)
 	if a == b {
 		t.Fatal("reused slot, same token")
 	}
