@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -60,8 +61,13 @@ type Options struct {
 	URL         string
 	Timeout     time.Duration
 	Concurrency int
-	MaxPending  int // capacity of the connect queue
+	MaxPending  int          // capacity of the connect queue
+	Logger      *slog.Logger // failures are logged here, at most once per failLogEvery
 }
+
+// failLogEvery rate-limits the warning about failed callbacks: a backend that is
+// down fails every callback, and one line a second says so.
+const failLogEvery = time.Second
 
 // Client sends callbacks from a fixed pool of workers.
 type Client struct {
@@ -73,6 +79,9 @@ type Client struct {
 	discWake chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup
+	failMu   sync.Mutex
+	failLast time.Time
+	failSkip int
 	idle     sync.WaitGroup // counts queued + running disconnects, for Flush
 }
 
@@ -220,6 +229,7 @@ func (c *Client) post(body []byte, wantBody bool) Result {
 	req.Header.Set("User-Agent", "ssegw")
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		c.logFailure(err)
 		if ctx.Err() != nil || isTimeout(err) {
 			return Result{Outcome: Timeout}
 		}
@@ -232,6 +242,22 @@ func (c *Client) post(body []byte, wantBody bool) Result {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody)) // keep the connection reusable
 	return res
+}
+
+func (c *Client) logFailure(err error) {
+	if c.opts.Logger == nil {
+		return
+	}
+	c.failMu.Lock()
+	if time.Since(c.failLast) < failLogEvery {
+		c.failSkip++
+		c.failMu.Unlock()
+		return
+	}
+	skipped := c.failSkip
+	c.failLast, c.failSkip = time.Now(), 0
+	c.failMu.Unlock()
+	c.opts.Logger.Warn("callback failed", "err", err, "similar_not_logged", skipped)
 }
 
 func isTimeout(err error) bool {

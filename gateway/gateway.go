@@ -104,7 +104,7 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 	g.publicAdr = addr
 	if cfg.CallbackURL != "" {
 		g.Callbacks = callback.New(callback.Options{URL: cfg.CallbackURL, Timeout: cfg.CallbackTimeout,
-			Concurrency: cfg.CallbackConcurrency, MaxPending: cfg.MaxPendingConnects})
+			Concurrency: cfg.CallbackConcurrency, MaxPending: cfg.MaxPendingConnects, Logger: log})
 		g.Callbacks.Start()
 	}
 	g.Loop = loop.New(loop.Options{

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"ssegw/config"
@@ -20,7 +21,19 @@ import (
 	"ssegw/gateway"
 )
 
+// defaultGCPercent is the garbage collector's target when GOGC is not set.
+// The gateway's steady state allocates almost nothing (heartbeats and fan-out
+// are allocation-free), so collections are rare and cheap, while the heap's
+// headroom is paid per idle stream: at Go's default of 100 the process keeps
+// about twice its live heap resident. 25 halves the RSS per idle stream
+// (BENCHMARKS.md) for a few percent of CPU during connect storms, when the
+// callback path makes garbage. Set GOGC to override.
+const defaultGCPercent = 25
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	os.Exit(run())
 }
 
