@@ -51,6 +51,13 @@ const (
 	// 1 s); it is at most a tenth of the interval.
 	heartbeatSpreadMax = time.Second
 
+	// heartbeatGrid batches heartbeats: every stream's beats fall on multiples
+	// of it, so a loop writes them in a few bursts a second instead of a
+	// trickle. A burst costs less per write (on loopback the receiver is
+	// already awake for the next one; a lone write pays for its wakeup), and
+	// the grid is fine enough that streams opened together still spread out.
+	heartbeatGrid = 100 * time.Millisecond
+
 	// shedRetryMin and shedRetryMax bound the randomised retry hint sent to a
 	// shed request, so returning clients spread out over the window.
 	shedRetryMin = 1000

@@ -146,7 +146,12 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 	}
 	iv := ls.srv.opts.HeartbeatInterval
 	first := iv - ls.rng.upTo(min(heartbeatSpreadMax, iv/10))
-	ls.setTimer(cs, now, first, tkHeartbeat)
+	due := now + int64(first)
+	if g := int64(heartbeatGrid); due%g != 0 { // batch beats onto the grid (see heartbeatGrid)
+		due += g - due%g
+	}
+	cs.timer = ls.wheel.AddAt(now, due, payload(cs, tkHeartbeat))
+	ls.armed(due)
 }
 
 func (ls *loopState) releaseOps(ops []op) {
