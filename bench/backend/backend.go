@@ -2,8 +2,10 @@
 // callbacks (CONTRACT.md section 5), with knobs for latency, rejection and
 // bindings. It counts connects, accepts, rejects and disconnects by reason,
 // checks the exactly-once rule (one disconnect per accepted token, none for
-// rejected ones), and serves the counts at GET /stats as JSON. Any other
-// path takes callbacks (POST).
+// rejected ones), and serves the counts at GET /stats as JSON and the tokens
+// of the streams accepted and not yet disconnected at GET /tokens (a JSON
+// array, for unicast sends); PUT /latency with a duration body ("50ms")
+// changes the connect delay while it runs. Any other path takes callbacks (POST).
 //
 // Ownership: net/http runs each callback on its own goroutine; all counters
 // and the token table sit behind one mutex in Server.
@@ -19,6 +21,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +30,11 @@ const (
 	maxCallbackBytes = 1 << 20
 	// DefaultRejectStatus is the status of a rejection (CONTRACT 4.1: 400, 401 or 403).
 	DefaultRejectStatus = http.StatusUnauthorized
+	// MaxLatency bounds the connect delay PUT /latency may set (the
+	// gateway's callback timeout is of this order; more only tests timeouts).
+	MaxLatency = 30 * time.Second
+	// maxLatencyBody bounds the PUT /latency body ("250ms").
+	maxLatencyBody = 64
 	// DefaultRejectReason is the reason phrase of a rejection.
 	DefaultRejectReason = "Rejected by bench backend"
 )
@@ -73,10 +81,11 @@ const (
 
 // Server is the stub backend.
 type Server struct {
-	cfg    Config
-	mu     sync.Mutex
-	st     Stats
-	tokens map[string]tokenState
+	cfg     Config
+	latency atomic.Int64 // connect delay in nanoseconds (Config.Latency, changed by PUT /latency)
+	mu      sync.Mutex
+	st      Stats
+	tokens  map[string]tokenState
 }
 
 // New validates cfg and returns a server.
@@ -93,7 +102,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RejectRatio < 0 || cfg.RejectRatio > 1 || math.IsNaN(cfg.RejectRatio) {
 		return nil, fmt.Errorf("%w: %v", ErrBadRatio, cfg.RejectRatio)
 	}
-	return &Server{cfg: cfg, st: Stats{ByReason: map[string]int64{}}, tokens: map[string]tokenState{}}, nil
+	s := &Server{cfg: cfg, st: Stats{ByReason: map[string]int64{}}, tokens: map[string]tokenState{}}
+	s.latency.Store(int64(cfg.Latency))
+	return s, nil
 }
 
 // Stats returns a copy of the counters.
@@ -105,7 +116,20 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.st.ByReason {
 		out.ByReason[k] = v
 	}
-	out.ConnectLatency = s.cfg.Latency.String()
+	out.ConnectLatency = time.Duration(s.latency.Load()).String()
+	return out
+}
+
+// OpenTokens lists the tokens accepted and not yet disconnected (any order).
+func (s *Server) OpenTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, s.st.Open)
+	for t, st := range s.tokens {
+		if st == tokAccepted {
+			out = append(out, t)
+		}
+	}
 	return out
 }
 
@@ -116,8 +140,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(s.Stats())
 		return
 	}
+	if r.Method == http.MethodGet && r.URL.Path == "/tokens" {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.OpenTokens())
+		return
+	}
+	if r.Method == http.MethodPut && r.URL.Path == "/latency" {
+		b, _ := io.ReadAll(io.LimitReader(r.Body, maxLatencyBody))
+		d, err := time.ParseDuration(strings.TrimSpace(string(b)))
+		if err != nil || d < 0 || d > MaxLatency {
+			http.Error(w, fmt.Sprintf("want a duration within 0..%v", MaxLatency), http.StatusBadRequest)
+			return
+		}
+		s.latency.Store(int64(d))
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if r.Method != http.MethodPost {
-		http.Error(w, "POST callbacks, GET /stats", http.StatusMethodNotAllowed)
+		http.Error(w, "POST callbacks, GET /stats, GET /tokens, PUT /latency", http.StatusMethodNotAllowed)
 		return
 	}
 	cb, err := decode(r.Body)
@@ -164,8 +204,8 @@ func rejectNext(n int64, ratio float64) bool {
 }
 
 func (s *Server) connect(w http.ResponseWriter, r *http.Request, token string) {
-	if s.cfg.Latency > 0 {
-		t := time.NewTimer(s.cfg.Latency)
+	if d := time.Duration(s.latency.Load()); d > 0 {
+		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():

@@ -87,3 +87,52 @@ func TestRejectSpread(t *testing.T) {
 		t.Fatalf("want ErrBadReason, got %v", err)
 	}
 }
+
+func TestOpenTokens(t *testing.T) {
+	s, err := New(Config{RejectRatio: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for i := 0; i < 4; i++ {
+		post(t, srv.URL+"/cb", fmt.Sprintf(`{"action":"connect","token":"t%d"}`, i))
+	}
+	post(t, srv.URL+"/cb", `{"action":"disconnect","token":"t2","reason":"client_closed"}`)
+	resp, err := http.Get(srv.URL + "/tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var toks []string
+	if err := json.NewDecoder(resp.Body).Decode(&toks); err != nil {
+		t.Fatal(err)
+	}
+	// t1 and t3 rejected (floor(n/2) grows at n=2 and 4), t2 disconnected.
+	if len(toks) != 1 || toks[0] != "t0" {
+		t.Fatalf("open tokens %v", toks)
+	}
+}
+
+func TestPutLatency(t *testing.T) {
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for body, want := range map[string]int{"5ms": http.StatusNoContent, "x": http.StatusBadRequest, "1h": http.StatusBadRequest} {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/latency", bytes.NewBufferString(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("PUT %q: %d want %d", body, resp.StatusCode, want)
+		}
+	}
+	if got := s.Stats().ConnectLatency; got != "5ms" {
+		t.Fatalf("latency %s", got)
+	}
+}

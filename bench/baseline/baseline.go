@@ -86,6 +86,9 @@ func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/publish", s.publish)
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) { ssewire.WriteJSON(w, s.Stats()) })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		ssewire.WriteMetrics(w, s.Stats().StreamsOpen)
+	})
 	return mux
 }
 

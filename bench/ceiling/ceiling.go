@@ -137,6 +137,9 @@ func (s *Server) Serve(ctx context.Context, control net.Listener) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/publish", s.publish)
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) { ssewire.WriteJSON(w, s.Stats()) })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		ssewire.WriteMetrics(w, s.Stats().StreamsOpen)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: controlHeaderTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(control) }()

@@ -44,7 +44,7 @@ func DefaultSpawn() *Spawn {
 
 // request is one line to a child.
 type request struct {
-	Op     string             `json:"op"` // config, open, counters, result, close
+	Op     string             `json:"op"` // config, open, closegroup, counters, result, close
 	Config *loadclient.Config `json:"config,omitempty"`
 	Group  int                `json:"group,omitempty"`
 	N      int                `json:"n,omitempty"`
@@ -129,6 +129,11 @@ func (c *child) roundTrip(req request) (reply, error) {
 
 func (c *child) Open(g, n int) error {
 	_, err := c.roundTrip(request{Op: "open", Group: g, N: n})
+	return err
+}
+
+func (c *child) CloseGroup(g int) error {
+	_, err := c.roundTrip(request{Op: "closegroup", Group: g})
 	return err
 }
 
@@ -239,6 +244,11 @@ func serve(client **loadclient.Client, req request) (reply, bool) {
 	switch req.Op {
 	case "open":
 		if err := c.Open(req.Group, req.N); err != nil {
+			return reply{Error: err.Error()}, false
+		}
+		return reply{}, false
+	case "closegroup":
+		if err := c.CloseGroup(req.Group); err != nil {
 			return reply{Error: err.Error()}, false
 		}
 		return reply{}, false

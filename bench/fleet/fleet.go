@@ -25,6 +25,7 @@ var ErrWorker = errors.New("fleet: worker failed")
 // Worker is one client process (or the in-process client).
 type Worker interface {
 	Open(group, n int) error
+	CloseGroup(group int) error
 	Counters() ([loadclient.MaxGroups]loadclient.Counters, error)
 	Result() (loadclient.Result, error)
 	Close() error
@@ -101,6 +102,16 @@ func (f *Fleet) Open(g, n int) error {
 	return nil
 }
 
+// CloseGroup closes every stream of group g in every worker.
+func (f *Fleet) CloseGroup(g int) error {
+	for _, w := range f.workers {
+		if err := w.CloseGroup(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Counters sums the live counters of every worker, per group.
 func (f *Fleet) Counters() ([loadclient.MaxGroups]loadclient.Counters, error) {
 	var out [loadclient.MaxGroups]loadclient.Counters
@@ -153,7 +164,8 @@ func selfCPU() float64 {
 // local wraps the in-process client.
 type local struct{ c *loadclient.Client }
 
-func (l local) Open(g, n int) error { return l.c.Open(g, n) }
+func (l local) Open(g, n int) error    { return l.c.Open(g, n) }
+func (l local) CloseGroup(g int) error { return l.c.CloseGroup(g) }
 func (l local) Counters() ([loadclient.MaxGroups]loadclient.Counters, error) {
 	var out [loadclient.MaxGroups]loadclient.Counters
 	for g := range out {

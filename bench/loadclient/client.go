@@ -9,9 +9,8 @@ import (
 type Client struct {
 	cfg     Config
 	pollers []*poller
-	mu      sync.Mutex // guards closed and requested
+	mu      sync.Mutex // guards closed
 	closed  bool
-	req     int // streams requested so far (for MaxStreamsPerProcess)
 }
 
 // New starts the pollers; no stream is opened until Open.
@@ -46,10 +45,13 @@ func (c *Client) Open(g, n int) error {
 	if g < 0 || g >= MaxGroups || n < 0 {
 		return ErrBadConfig
 	}
-	if c.req+n > MaxStreamsPerProcess {
+	var out int64
+	for g := range MaxGroups {
+		out += c.Counters(g).Outstanding()
+	}
+	if out+int64(n) > MaxStreamsPerProcess {
 		return ErrTooManyStreams
 	}
-	c.req += n
 	per, extra := n/len(c.pollers), n%len(c.pollers)
 	for i, p := range c.pollers {
 		k := per
@@ -58,6 +60,25 @@ func (c *Client) Open(g, n int) error {
 		}
 		if k > 0 {
 			p.send(command{kind: cmdOpen, group: g, n: k})
+		}
+	}
+	return nil
+}
+
+// CloseGroup closes every stream of group g, open or not yet open, and
+// returns once every poller did (their sockets are then closed).
+func (c *Client) CloseGroup(g int) error {
+	if g < 0 || g >= MaxGroups {
+		return ErrBadConfig
+	}
+	for _, p := range c.pollers {
+		reply := make(chan Result, 1)
+		if !p.send(command{kind: cmdCloseGroup, group: g, reply: reply}) {
+			continue
+		}
+		select {
+		case <-reply:
+		case <-p.done:
 		}
 	}
 	return nil

@@ -128,6 +128,15 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
+// Validate fills zero values and checks c, as New does.
+func (c Config) Validate() (Config, error) { return c.withDefaults() }
+
+// Request is the request every stream sends.
+func (c Config) Request() []byte { return c.request() }
+
+// SourceAddrs lists the source address range.
+func (c Config) SourceAddrs() [][4]byte { return c.sourceAddrs() }
+
 // request builds the request every stream sends.
 func (c Config) request() []byte {
 	var b strings.Builder

@@ -13,6 +13,7 @@ const (
 	cmdOpen cmdKind = iota
 	cmdResult
 	cmdStop
+	cmdCloseGroup
 )
 
 // command is how other goroutines talk to a poller.
@@ -179,6 +180,9 @@ func (p *poller) apply(c command) {
 		c.reply <- p.snapshot()
 	case cmdStop:
 		p.stopping = true
+	case cmdCloseGroup:
+		p.closeGroup(c.group)
+		c.reply <- Result{}
 	}
 }
 

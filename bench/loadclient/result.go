@@ -18,6 +18,8 @@ type Counters struct {
 	BadStatus    int64 `json:"bad_status"`    // head with a status other than 200
 	ProtocolErr  int64 `json:"protocol_err"`  // malformed, not text/event-stream, or closed before the head
 	ServerClosed int64 `json:"server_closed"` // open stream ended by the server or an error
+	Shed         int64 `json:"shed"`          // of ServerClosed: ended after a retry field and before "ready" (load shedding)
+	ClientClosed int64 `json:"client_closed"` // closed by CloseGroup (open or still connecting)
 	Events       int64 `json:"events"`        // data events other than "ready"
 	Timestamped  int64 `json:"timestamped"`   // events carrying a send timestamp
 	Ready        int64 `json:"ready"`         // "ready" events
@@ -36,11 +38,19 @@ func (c *Counters) Add(o Counters) {
 	c.BadStatus += o.BadStatus
 	c.ProtocolErr += o.ProtocolErr
 	c.ServerClosed += o.ServerClosed
+	c.Shed += o.Shed
+	c.ClientClosed += o.ClientClosed
 	c.Events += o.Events
 	c.Timestamped += o.Timestamped
 	c.Ready += o.Ready
 	c.Heartbeats += o.Heartbeats
 	c.Bytes += o.Bytes
+}
+
+// Outstanding is how many requested streams may still hold a socket: not
+// failed, not ended by the server, not closed by the client.
+func (c Counters) Outstanding() int64 {
+	return c.Requested - c.Failed - c.ServerClosed - c.ClientClosed
 }
 
 // Settled is how many requested streams reached a final state (opened or failed).
@@ -49,14 +59,15 @@ func (c Counters) Settled() int64 { return c.Opened + c.Failed }
 // liveCounters is the atomic form a poller updates and others read.
 type liveCounters struct {
 	requested, opened, active, connectErr, timeouts, badStatus, protocolErr,
-	serverClosed, events, timestamped, ready, heartbeats, bytes atomic.Int64
+	serverClosed, shed, clientClosed, events, timestamped, ready, heartbeats, bytes atomic.Int64
 }
 
 func (l *liveCounters) load() Counters {
 	c := Counters{
 		Requested: l.requested.Load(), Opened: l.opened.Load(), Active: l.active.Load(),
 		ConnectErr: l.connectErr.Load(), Timeouts: l.timeouts.Load(), BadStatus: l.badStatus.Load(),
-		ProtocolErr: l.protocolErr.Load(), ServerClosed: l.serverClosed.Load(), Events: l.events.Load(),
+		ProtocolErr: l.protocolErr.Load(), ServerClosed: l.serverClosed.Load(),
+		Shed: l.shed.Load(), ClientClosed: l.clientClosed.Load(), Events: l.events.Load(),
 		Timestamped: l.timestamped.Load(), Ready: l.ready.Load(), Heartbeats: l.heartbeats.Load(),
 		Bytes: l.bytes.Load(),
 	}

@@ -32,6 +32,7 @@ type stream struct {
 	reqOff   int
 	started  time.Time
 	lastBeat int64 // monotonic nanos since started of the last comment, 0: none
+	ready    bool  // the "ready" event arrived
 	now      time.Time
 	resp     sseparse.Response
 }
@@ -189,6 +190,9 @@ func (p *poller) headArrived(s *stream) {
 func (p *poller) ended(s *stream) {
 	if s.state == stOpen {
 		p.live[s.group].serverClosed.Add(1)
+		if !s.ready && s.resp.Parser.Retry() >= 0 {
+			p.live[s.group].shed.Add(1)
+		}
 		p.live[s.group].active.Add(-1)
 		s.state = stClosed
 		p.drop(s)
@@ -225,6 +229,22 @@ func (p *poller) closeStream(s *stream) {
 	unix.Close(s.fd)
 }
 
+// closeGroup closes every stream of group g (open or still connecting) and
+// forgets the ones not started yet; they count as ClientClosed.
+func (p *poller) closeGroup(g int) {
+	live := &p.live[g]
+	live.clientClosed.Add(int64(p.todo[g]))
+	p.todo[g] = 0
+	for _, s := range p.streams {
+		if s == nil || int(s.group) != g || s.state == stClosed {
+			continue
+		}
+		p.closeStream(s)
+		p.streams[s.fd] = nil
+		live.clientClosed.Add(1)
+	}
+}
+
 // drop unregisters and closes the socket.
 func (p *poller) drop(s *stream) {
 	p.streams[s.fd] = nil
@@ -236,6 +256,7 @@ func (s *stream) OnEvent(ev *sseparse.Event) {
 	live, h := &s.p.live[s.group], &s.p.hists[s.group]
 	if string(ev.Type) == string(readyEvent) {
 		live.ready.Add(1)
+		s.ready = true
 		h.ready.Record(int64(s.now.Sub(s.started)))
 		return
 	}

@@ -16,6 +16,7 @@ import (
 
 	"ssegw/bench/loadclient"
 	"ssegw/bench/sseparse"
+	"ssegw/bench/stats"
 )
 
 const (
@@ -71,6 +72,7 @@ type FanoutReport struct {
 	ServerCPU           float64             `json:"server_cpu_seconds"`
 	DeliveriesPerCPUSec float64             `json:"deliveries_per_cpu_second"`
 	Latency             Latency             `json:"latency"`
+	LatencyHist         stats.Snapshot      `json:"latency_histogram_ns"` // for distribution charts
 	LateOpen            Latency             `json:"late_open_latency"`
 	LateReady           Latency             `json:"late_ready_latency"`
 	Clients             loadclient.Counters `json:"clients"`
@@ -182,6 +184,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 		return rep, err
 	}
 	rep.Latency = toLatency(res.Groups[0].Latency)
+	rep.LatencyHist = res.Groups[0].Latency
 	rep.LateOpen = toLatency(res.Groups[1].Open)
 	rep.LateReady = toLatency(res.Groups[1].Ready)
 	rep.Clients = res.Groups[0].Counters

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 )
 
@@ -137,4 +138,13 @@ func PublishError(w http.ResponseWriter, err error) {
 	default:
 		WriteError(w, http.StatusBadRequest, "INVALID_JSON", "invalid JSON body")
 	}
+}
+
+// WriteMetrics answers GET /metrics of the bench servers in Prometheus text
+// format with the two gauges the scenarios read: go_goroutines (goroutines per
+// stream) and ssegw_streams_open (the gateway's name, so one --metrics-gauge
+// works against every server).
+func WriteMetrics(w http.ResponseWriter, streamsOpen int64) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintf(w, "go_goroutines %d\nssegw_streams_open %d\n", runtime.NumGoroutine(), streamsOpen)
 }

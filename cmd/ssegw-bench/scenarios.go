@@ -21,12 +21,16 @@ type report interface{ WriteTable(io.Writer) }
 
 func printReport(w io.Writer, asJSON bool, r report) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return printJSON(w, r)
 	}
 	r.WriteTable(w)
 	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func runHold(ctx context.Context, args []string, sio stdio) error {

@@ -1,0 +1,247 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"ssegw/bench/backend"
+	"ssegw/bench/loadclient"
+)
+
+const (
+	// DefaultStormRate is the storm's connect rate: high enough that the
+	// client's in-flight bound (loadclient.MaxInFlight), not pacing, limits it.
+	DefaultStormRate = 100_000
+	// DefaultStormTimeout bounds one storm phase (all N ready).
+	DefaultStormTimeout = 60 * time.Second
+	// MaxReopenFactor bounds re-opens of shed streams to this many times N per
+	// phase, so a gateway that sheds forever cannot keep the storm going.
+	MaxReopenFactor = 4
+	// groupFirst and groupAgain count first attempts and re-opens of shed
+	// streams apart (loadclient groups).
+	groupFirst, groupAgain = 0, 1
+)
+
+// StormConfig configures the storm scenario: N streams opened as fast as the
+// rate allows, time until all are ready; then (Reconnect) all close at once
+// and reconnect. Streams shed with a retry field are re-opened at once.
+type StormConfig struct {
+	Common
+	Reconnect      bool
+	PhaseTimeout   time.Duration
+	BackendURL     string        // optional bench backend: its /stats are reported, PUT /latency sets BackendLatency
+	BackendLatency time.Duration // <0: leave the backend's latency as it is
+}
+
+// StormPhase is one storm: the first connect or the reconnect.
+type StormPhase struct {
+	Name          string  `json:"name"`
+	Streams       int     `json:"streams"`
+	Seconds       float64 `json:"seconds_to_all_ready"`
+	StreamsPerSec float64 `json:"streams_per_second"`
+	Ready         int64   `json:"ready"`
+	AllReady      bool    `json:"all_ready"`
+	Shed          int64   `json:"shed"`      // answers with a retry field and no ready
+	Reopened      int64   `json:"reopened"`  // shed streams opened again
+	CameBack      int64   `json:"came_back"` // of those, ready
+	Failed        int64   `json:"failed"`
+	OtherClosed   int64   `json:"other_closed"` // ended by the server without ready or retry
+}
+
+// StormReport is the outcome of a storm run.
+type StormReport struct {
+	Scenario      string              `json:"scenario"`
+	Target        string              `json:"target"`
+	Procs         int                 `json:"client_procs"`
+	Rate          float64             `json:"connect_rate"`
+	Phases        []StormPhase        `json:"phases"`
+	ReadyLatency  Latency             `json:"ready_latency"` // connect start to ready, every phase
+	OpenLatency   Latency             `json:"open_latency"`
+	Backend       *backend.Stats      `json:"backend,omitempty"`
+	ServerShed    float64             `json:"server_shed_total"` // the gateway's ssegw_shed_total{cause="overloaded"} delta, -1: unknown
+	ServerCPU     float64             `json:"server_cpu_seconds"`
+	Clients       loadclient.Counters `json:"clients"`
+	ClientsReopen loadclient.Counters `json:"clients_reopened"`
+	ClientCPU     float64             `json:"client_cpu_seconds"`
+}
+
+// ShedOverloadedMetric is the gateway's counter of connects shed because
+// pending connects reached MAX_PENDING_CONNECTS.
+const ShedOverloadedMetric = `ssegw_shed_total{cause="overloaded"}`
+
+// Storm runs the storm scenario.
+func Storm(ctx context.Context, cfg StormConfig) (*StormReport, error) {
+	if cfg.Client.Rate == 0 {
+		cfg.Client.Rate = DefaultStormRate
+	}
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if cfg.PhaseTimeout == 0 {
+		cfg.PhaseTimeout = DefaultStormTimeout
+	}
+	if cfg.BackendURL != "" {
+		if err := checkURL(cfg.BackendURL, cfg.Client.AllowRemote); err != nil {
+			return nil, err
+		}
+		if cfg.BackendLatency >= 0 {
+			if err := setBackendLatency(ctx, cfg.BackendURL, cfg.BackendLatency); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Room for the re-opens: the fleet's per-process bound counts open sockets.
+	common := cfg.Common
+	r, err := start(ctx, &common, "storm")
+	if err != nil {
+		return nil, err
+	}
+	rep := &StormReport{Scenario: "storm", Target: cfg.Client.Target.String(), Procs: r.fleet.Procs(),
+		Rate: cfg.Client.Rate, ServerShed: -1}
+	err = r.storm(ctx, &cfg, rep)
+	res, ferr := r.finish()
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return rep, err
+	}
+	ready, _ := mergeGroups(res.Groups[groupFirst].Ready, res.Groups[groupAgain].Ready)
+	open, _ := mergeGroups(res.Groups[groupFirst].Open, res.Groups[groupAgain].Open)
+	rep.ReadyLatency, rep.OpenLatency = ready, open
+	rep.Clients = res.Groups[groupFirst].Counters
+	rep.ClientsReopen = res.Groups[groupAgain].Counters
+	rep.ClientCPU = res.CPUSeconds
+	if cfg.BackendURL != "" {
+		if st, err := BackendStats(ctx, cfg.BackendURL); err == nil {
+			rep.Backend = &st
+		}
+	}
+	return rep, nil
+}
+
+func setBackendLatency(ctx context.Context, base string, d time.Duration) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/latency", strings.NewReader(d.String()))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("scenario: PUT %s/latency: status %d", base, resp.StatusCode)
+	}
+	return nil
+}
+
+func (r *run) storm(ctx context.Context, cfg *StormConfig, rep *StormReport) error {
+	s0 := r.c.sampleServer(ctx, 0)
+	shed0, shedErr := r.c.scrape(ctx, ShedOverloadedMetric)
+	ph, err := r.stormPhase(ctx, cfg, "connect")
+	rep.Phases = append(rep.Phases, ph)
+	if err != nil {
+		return err
+	}
+	if cfg.Reconnect {
+		if err := sleepCtx(ctx, cfg.Settle); err != nil {
+			return err
+		}
+		// All N close at once (the gateway sees N disconnects) and reconnect.
+		for _, g := range []int{groupFirst, groupAgain} {
+			if err := r.fleet.CloseGroup(g); err != nil {
+				return err
+			}
+		}
+		ph, err = r.stormPhase(ctx, cfg, "reconnect")
+		rep.Phases = append(rep.Phases, ph)
+		if err != nil {
+			return err
+		}
+	}
+	s1 := r.c.sampleServer(ctx, 0)
+	rep.ServerCPU = s1.CPUSeconds - s0.CPUSeconds
+	if shed1, err := r.c.scrape(ctx, ShedOverloadedMetric); err == nil && shedErr == nil {
+		rep.ServerShed = shed1 - shed0
+	}
+	return nil
+}
+
+// stormPhase opens N streams at once and re-opens every shed one until all N
+// are ready, the phase timeout, or MaxReopenFactor*N re-opens.
+func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (StormPhase, error) {
+	ph := StormPhase{Name: name, Streams: cfg.Streams}
+	base, err := r.fleet.Counters()
+	if err != nil {
+		return ph, err
+	}
+	r.setStatus(name)
+	t0 := time.Now()
+	if err := r.fleet.Open(groupFirst, cfg.Streams); err != nil {
+		return ph, err
+	}
+	var last [loadclient.MaxGroups]loadclient.Counters
+	err = waitUntil(ctx, cfg.PhaseTimeout, func() (bool, error) {
+		cs, err := r.fleet.Counters()
+		if err != nil {
+			return false, err
+		}
+		last = cs
+		shed := cs[groupFirst].Shed - base[groupFirst].Shed + cs[groupAgain].Shed - base[groupAgain].Shed
+		if more := shed - ph.Reopened; more > 0 && ph.Reopened+more <= int64(MaxReopenFactor*cfg.Streams) {
+			if err := r.fleet.Open(groupAgain, int(more)); err != nil {
+				return false, err
+			}
+			ph.Reopened += more
+		}
+		ready := cs[groupFirst].Ready - base[groupFirst].Ready + cs[groupAgain].Ready - base[groupAgain].Ready
+		return ready >= int64(cfg.Streams), nil
+	})
+	ph.Seconds = time.Since(t0).Seconds()
+	d := func(g int, f func(loadclient.Counters) int64) int64 { return f(last[g]) - f(base[g]) }
+	ready := func(c loadclient.Counters) int64 { return c.Ready }
+	shed := func(c loadclient.Counters) int64 { return c.Shed }
+	failed := func(c loadclient.Counters) int64 { return c.Failed }
+	closed := func(c loadclient.Counters) int64 { return c.ServerClosed - c.Shed }
+	ph.Ready = d(groupFirst, ready) + d(groupAgain, ready)
+	ph.CameBack = d(groupAgain, ready)
+	ph.Shed = d(groupFirst, shed) + d(groupAgain, shed)
+	ph.Failed = d(groupFirst, failed) + d(groupAgain, failed)
+	ph.OtherClosed = d(groupFirst, closed) + d(groupAgain, closed)
+	ph.AllReady = ph.Ready >= int64(cfg.Streams)
+	if ph.Seconds > 0 {
+		ph.StreamsPerSec = float64(ph.Ready) / ph.Seconds
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = nil // reported: AllReady false
+	}
+	return ph, err
+}
+
+// WriteTable prints the summary table.
+func (s *StormReport) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "storm: target %s, %d client process(es), connect rate %.0f/s\n", s.Target, s.Procs, s.Rate)
+	for _, p := range s.Phases {
+		fmt.Fprintf(w, "  %-9s %d streams: %d ready in %.2fs = %.0f streams/s (all ready %v)\n",
+			p.Name, p.Streams, p.Ready, p.Seconds, p.StreamsPerSec, p.AllReady)
+		fmt.Fprintf(w, "            shed with retry %d, re-opened %d, came back %d; failed %d, other closes %d\n",
+			p.Shed, p.Reopened, p.CameBack, p.Failed, p.OtherClosed)
+	}
+	fmt.Fprintf(w, "  ready latency ms: %s\n", s.ReadyLatency)
+	fmt.Fprintf(w, "  open latency ms:  %s\n", s.OpenLatency)
+	if s.ServerShed >= 0 {
+		fmt.Fprintf(w, "  gateway counted %.0f overloaded sheds\n", s.ServerShed)
+	}
+	if s.Backend != nil {
+		fmt.Fprintf(w, "  backend: connects %d accepted %d disconnects %d open %d (latency %s)\n",
+			s.Backend.Connects, s.Backend.Accepted, s.Backend.Disconnects, s.Backend.Open, s.Backend.ConnectLatency)
+	}
+	fmt.Fprintf(w, "  server CPU %.2fs\n", s.ServerCPU)
+	writeCounters(w, s.Clients, s.ClientCPU)
+}

@@ -1,0 +1,446 @@
+package suite
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"ssegw/bench/scenario"
+	"ssegw/bench/stats"
+)
+
+// Markers of the generated blocks in BENCHMARKS.md.
+const (
+	SuiteBegin = "<!-- suite:begin -->"
+	SuiteEnd   = "<!-- suite:end -->"
+	PeersBegin = "<!-- peers:begin -->"
+	PeersEnd   = "<!-- peers:end -->"
+	// newFileHeader starts a BENCHMARKS.md that does not exist yet.
+	newFileHeader = "# Benchmarks\n\n"
+	// Chart and data file names under ResultsDir.
+	memoryChart  = "memory-per-stream.svg"
+	latencyChart = "fanout-latency-cdf.svg"
+	resultsJSON  = "suite.json"
+)
+
+// ErrMarkers reports a BENCHMARKS.md whose markers are missing or out of order.
+var ErrMarkers = errors.New("suite: BENCHMARKS.md markers missing or out of order")
+
+// ReplaceBlock replaces the text between begin and end markers in doc (the
+// markers stay). With appendMissing, a doc without the markers gets them
+// appended at its end; the rest of the doc is never changed.
+func ReplaceBlock(doc []byte, begin, end, body string, appendMissing bool) ([]byte, error) {
+	i := bytes.Index(doc, []byte(begin))
+	j := bytes.Index(doc, []byte(end))
+	if i < 0 && j < 0 && appendMissing {
+		out := append([]byte(nil), doc...)
+		if len(out) > 0 && !bytes.HasSuffix(out, []byte("\n")) {
+			out = append(out, '\n')
+		}
+		if len(out) > 0 {
+			out = append(out, '\n')
+		}
+		return append(out, begin+"\n"+body+end+"\n"...), nil
+	}
+	if i < 0 || j < i {
+		return nil, ErrMarkers
+	}
+	var out bytes.Buffer
+	out.Write(doc[:i+len(begin)])
+	out.WriteString("\n" + body)
+	out.Write(doc[j:])
+	return out.Bytes(), nil
+}
+
+// UpdateFile rewrites one generated block of path, creating the file with a
+// title and the suite markers if it does not exist.
+func UpdateFile(path, begin, end, body string) error {
+	doc, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		doc = []byte(newFileHeader + SuiteBegin + "\n" + SuiteEnd + "\n")
+	} else if err != nil {
+		return err
+	}
+	out, err := ReplaceBlock(doc, begin, end, body, begin == PeersBegin)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, out, 0o644)
+}
+
+func writeOutputs(cfg *Config, res *Results) error {
+	dir := cfg.ResultsDir
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(cfg.Out), "bench", "results")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(filepath.Dir(cfg.Out), dir)
+	if err != nil {
+		rel = dir
+	}
+	if err := writeChart(filepath.Join(dir, memoryChart), memoryPerStream(res)); err != nil {
+		return err
+	}
+	if err := writeChart(filepath.Join(dir, latencyChart), latencyCDF(res)); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, resultsJSON), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return UpdateFile(cfg.Out, SuiteBegin, SuiteEnd, Markdown(res, filepath.ToSlash(rel)))
+}
+
+func writeChart(path string, c Chart) error {
+	var b bytes.Buffer
+	if err := c.WriteSVG(&b); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// memoryPerStream charts (RSS at k streams - RSS at 0) / k from the hold steps.
+func memoryPerStream(res *Results) Chart {
+	c := Chart{Title: "Server memory per idle stream (hold steps)", XLabel: "open streams",
+		YLabel: "RSS growth per stream (bytes, log scale)", LogY: true, YFormat: bytesLabel}
+	add := func(name string, h *scenario.HoldReport) {
+		if h == nil || len(h.Snapshots) == 0 {
+			return
+		}
+		s0 := h.Snapshots[0]
+		s := Series{Name: name}
+		for _, sn := range h.Snapshots[1:] {
+			if d := sn.Streams - s0.Streams; d > 0 {
+				s.Points = append(s.Points, [2]float64{float64(sn.Streams), float64(sn.RSSBytes-s0.RSSBytes) / float64(d)})
+			}
+		}
+		c.Series = append(c.Series, s)
+	}
+	for _, r := range res.servers() {
+		add(r.Name, r.Hold)
+	}
+	if res.Gateway != nil {
+		add("gateway, 1 KB headers", res.Gateway.HoldBrowser)
+	}
+	return c
+}
+
+// latencyCDF charts the fan-out delivery latency distribution.
+func latencyCDF(res *Results) Chart {
+	c := Chart{Title: "Fan-out delivery latency, cumulative", XLabel: "latency (ms)",
+		YLabel: "deliveries at or below (%)"}
+	for _, r := range res.servers() {
+		if r.Fanout == nil {
+			continue
+		}
+		c.Series = append(c.Series, Series{Name: r.Name, Points: cdfPoints(r.Fanout.LatencyHist)})
+	}
+	return c
+}
+
+// cdfPoints samples a histogram's quantiles: every percent, then 99.5, 99.9, 100.
+func cdfPoints(s stats.Snapshot) [][2]float64 {
+	h, err := stats.FromSnapshot(s)
+	if err != nil || h.Count() == 0 {
+		return nil
+	}
+	var qs []float64
+	for i := 0; i <= 100; i++ {
+		qs = append(qs, float64(i)/100)
+	}
+	qs = append(qs[:len(qs)-1], 0.995, 0.999, 1)
+	var out [][2]float64
+	for _, q := range qs {
+		v := float64(h.Quantile(q)) / 1e6
+		if q == 1 {
+			v = float64(h.Max()) / 1e6
+		}
+		out = append(out, [2]float64{v, 100 * q})
+	}
+	return out
+}
+
+func bytesLabel(v float64) string {
+	switch {
+	case v >= 1<<20:
+		return trimFloat(v/(1<<20)) + " MiB"
+	case v >= 1000:
+		return trimFloat(v/1000) + " KB"
+	}
+	return trimFloat(v) + " B"
+}
+
+func (r *Results) servers() []*ServerRuns {
+	var out []*ServerRuns
+	for _, s := range []*ServerRuns{r.Gateway, r.Baseline, r.Ceiling} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Figures are the DESIGN.md section 5 figures of one server (NaN: not measured).
+type Figures struct {
+	RSSPerStream, RSSPerStreamBrowser, GoroutinesPerStream, HoldCPUPct      float64
+	FanoutP99, DeliveriesPerCPUSec, AcceptP99, StreamsPerSec, UnicastPerSec float64
+}
+
+func nan() float64 { return math.NaN() }
+
+// FiguresOf extracts the figures from one server's runs.
+func FiguresOf(r *ServerRuns) Figures {
+	f := Figures{nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan()}
+	if r == nil {
+		return f
+	}
+	if r.Hold != nil {
+		f.RSSPerStream = slopeThirdToEnd(r.Hold)
+		f.GoroutinesPerStream = gaugePerStream(r.Hold)
+		f.HoldCPUPct = r.Hold.ServerCPUPct
+	}
+	if r.HoldBrowser != nil {
+		f.RSSPerStreamBrowser = slopeThirdToEnd(r.HoldBrowser)
+	}
+	if r.Fanout != nil {
+		f.FanoutP99 = r.Fanout.Latency.P99
+		f.DeliveriesPerCPUSec = r.Fanout.DeliveriesPerCPUSec
+		f.AcceptP99 = r.Fanout.LateOpen.P99
+	}
+	if r.Storm != nil && len(r.Storm.Phases) > 0 {
+		f.StreamsPerSec = r.Storm.Phases[0].StreamsPerSec
+	}
+	if r.Unicast != nil {
+		f.UnicastPerSec = r.Unicast.SendsPerSec
+	}
+	return f
+}
+
+// slopeThirdToEnd is the RSS slope between the snapshot nearest N/3 streams
+// and the last one (DESIGN.md: "slope 5k→15k").
+func slopeThirdToEnd(h *scenario.HoldReport) float64 {
+	ss := h.Snapshots
+	if len(ss) < 2 {
+		return nan()
+	}
+	last, a := ss[len(ss)-1], ss[nearestThird(ss)]
+	if last.Streams <= a.Streams || a.RSSBytes == 0 {
+		return nan()
+	}
+	return float64(last.RSSBytes-a.RSSBytes) / float64(last.Streams-a.Streams)
+}
+
+// gaugePerStream is the go_goroutines growth per stream from N/3 to N
+// streams (above N/3 the gateway's callback connection pool is warm, so the
+// slope is what each stream costs).
+func gaugePerStream(h *scenario.HoldReport) float64 {
+	ss := h.Snapshots
+	if len(ss) < 2 {
+		return nan()
+	}
+	a, b := ss[nearestThird(ss)], ss[len(ss)-1]
+	if b.Streams <= a.Streams || a.Error != "" || b.Error != "" || (a.Gauge == 0 && b.Gauge == 0) {
+		return nan()
+	}
+	return (b.Gauge - a.Gauge) / float64(b.Streams-a.Streams)
+}
+
+// nearestThird is the index of the snapshot (not the last) nearest a third
+// of the last one's streams.
+func nearestThird(ss []scenario.ServerSample) int {
+	want, best := ss[len(ss)-1].Streams/3, 0
+	for i, s := range ss[:len(ss)-1] {
+		if abs64(s.Streams-want) < abs64(ss[best].Streams-want) {
+			best = i
+		}
+	}
+	return best
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// fmtNum renders a figure; NaN is "—".
+func fmtNum(v float64, unit string) string {
+	switch {
+	case math.IsNaN(v):
+		return "—"
+	case math.Abs(v) >= 100:
+		return commas(int64(math.Round(v))) + unit
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f%s", v, unit)
+	}
+	return fmt.Sprintf("%.2f%s", v, unit)
+}
+
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func ratio(a, b float64) string {
+	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func verdict(ok bool, measured bool) string {
+	switch {
+	case !measured:
+		return "not measured"
+	case ok:
+		return "**met**"
+	}
+	return "**missed**"
+}
+
+// Markdown renders the suite block (charts linked under rel).
+func Markdown(res *Results, rel string) string {
+	g, bl, cl := FiguresOf(res.Gateway), FiguresOf(res.Baseline), FiguresOf(res.Ceiling)
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("_Generated by `ssegw-bench suite`; do not edit by hand between the suite markers._\n\n")
+	w("- Machine: %s, %d cores, Linux %s, %s\n", res.Machine.CPU, res.Machine.Cores, res.Machine.Kernel, res.Machine.Go)
+	w("- Date: %s; the suite took %.0f s\n", res.Started.Format("2006-01-02 15:04 MST"), res.Seconds)
+	w("- Load: %s streams over %d client processes, loopback, heartbeat 1 s on every server; gateway, baseline and ceiling measured in the same run (other work on the machine shifts all three alike, so the ratios are the figures to read)\n\n",
+		commas(int64(res.Streams)), res.Procs)
+	w("| figure (DESIGN.md §5) | target | gateway | baseline (net/http) | ceiling (bare write loop) | gateway / baseline | gateway / ceiling | verdict |\n")
+	w("|---|---|---:|---:|---:|---:|---:|---|\n")
+	row := func(name, target string, gv, bv, cv float64, unit string, ok, measured bool) {
+		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, target, fmtNum(gv, unit), fmtNum(bv, unit), fmtNum(cv, unit),
+			ratio(gv, bv), ratio(gv, cv), verdict(ok, measured))
+	}
+	has := func(v float64) bool { return !math.IsNaN(v) }
+	row("RSS per idle stream, slope N/3→N, short headers", "≤ 1,000 B", g.RSSPerStream, bl.RSSPerStream, cl.RSSPerStream, " B",
+		g.RSSPerStream <= 1000, has(g.RSSPerStream))
+	row("RSS per idle stream, 1 KB browser-like headers", "≤ 2,200 B", g.RSSPerStreamBrowser, nan(), nan(), " B",
+		g.RSSPerStreamBrowser <= 2200, has(g.RSSPerStreamBrowser))
+	row("goroutines per stream (go_goroutines, slope N/3→N)", "0", g.GoroutinesPerStream, bl.GoroutinesPerStream, cl.GoroutinesPerStream, "",
+		g.GoroutinesPerStream < 0.01, has(g.GoroutinesPerStream))
+	row("server CPU, N idle streams, heartbeat 1 s (% of one core)", "≤ 1.1 × ceiling", g.HoldCPUPct, bl.HoldCPUPct, cl.HoldCPUPct, " %",
+		g.HoldCPUPct <= 1.1*cl.HoldCPUPct, has(g.HoldCPUPct) && has(cl.HoldCPUPct))
+	row("publish to N subscribers, 1/s: delivery latency p99", "≤ 250 ms", g.FanoutP99, bl.FanoutP99, cl.FanoutP99, " ms",
+		g.FanoutP99 <= 250, has(g.FanoutP99))
+	row("fan-out deliveries per server CPU-second", "≥ 0.9 × ceiling and ≥ 50,000", g.DeliveriesPerCPUSec, bl.DeliveriesPerCPUSec,
+		cl.DeliveriesPerCPUSec, "", g.DeliveriesPerCPUSec >= 0.9*cl.DeliveriesPerCPUSec && g.DeliveriesPerCPUSec >= 50000,
+		has(g.DeliveriesPerCPUSec) && has(cl.DeliveriesPerCPUSec))
+	row("accept latency p99 of new streams while a fan-out runs", "≤ 50 ms", g.AcceptP99, bl.AcceptP99, cl.AcceptP99, " ms",
+		g.AcceptP99 <= 50, has(g.AcceptP99))
+	row("accept + connect callback + ready, streams per second", "≥ 8,000", g.StreamsPerSec, nan(), nan(), "/s",
+		g.StreamsPerSec >= 8000, has(g.StreamsPerSec))
+	row("unicast sends via /internal/batch per second", "≥ 40,000", g.UnicastPerSec, nan(), nan(), "/s",
+		g.UnicastPerSec >= 40000, has(g.UnicastPerSec))
+	w("\nThe wheel and request-head parse figures are Go micro-benchmarks: `make bench-micro`.\n\n")
+	w("![memory per stream](%s/%s)\n\n![fan-out latency](%s/%s)\n\n", rel, memoryChart, rel, latencyChart)
+	details(&b, res)
+	w("\nRaw reports: [`%s/%s`](%s/%s).\n\n", rel, resultsJSON, rel, resultsJSON)
+	w("Commands (the suite starts every server itself on free loopback ports; these are the equivalent stand-alone runs):\n\n```\n%s\n", res.Command)
+	for _, c := range res.Commands {
+		w("%s\n", c)
+	}
+	w("```\n")
+	return b.String()
+}
+
+// details writes the per-scenario tables under the headline table.
+func details(b *strings.Builder, res *Results) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	w("### Hold: server RSS at each step\n\n| server | ")
+	var steps []string
+	if res.Gateway != nil && res.Gateway.Hold != nil {
+		for _, s := range res.Gateway.Hold.Snapshots {
+			steps = append(steps, commas(s.Streams))
+		}
+	}
+	w("%s | CPU during %s s hold | heartbeat gap p50 / p99 |\n|---|%s---:|---:|\n", strings.Join(steps, " | "),
+		holdSecs(res), strings.Repeat("---:|", len(steps)))
+	for _, r := range res.servers() {
+		if r.Hold == nil {
+			continue
+		}
+		var cells []string
+		for _, s := range r.Hold.Snapshots {
+			cells = append(cells, fmt.Sprintf("%.1f MiB", float64(s.RSSBytes)/(1<<20)))
+		}
+		for len(cells) < len(steps) {
+			cells = append(cells, "—")
+		}
+		w("| %s | %s | %.1f %% | %.0f / %.0f ms |\n", r.Name, strings.Join(cells, " | "), r.Hold.ServerCPUPct,
+			r.Hold.HeartbeatGap.P50, r.Hold.HeartbeatGap.P99)
+	}
+	w("\n### Fan-out\n\n| server | streams | deliveries / expected | p50 | p99 | max | server CPU | late accept p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range res.servers() {
+		if f := r.Fanout; f != nil {
+			w("| %s | %s | %s / %s | %.1f ms | %.1f ms | %.1f ms | %.2f s | %.1f ms |\n", r.Name, commas(f.Streams),
+				commas(f.Delivered), commas(f.Expected), f.Latency.P50, f.Latency.P99, f.Latency.Max, f.ServerCPU, f.LateOpen.P99)
+		}
+	}
+	g := res.Gateway
+	if g == nil {
+		return
+	}
+	if u := g.Unicast; u != nil {
+		w("\n### Unicast (gateway)\n\n%d senders × batches of %d to %s streams for %.1f s: %s sends accepted (%s/s), %d batch errors; delivered %s (missing %d, extra %d), gateway wrote %s: exactly once **%v**. Delivery latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; batch round trip p50 %.1f ms, p99 %.1f ms.\n",
+			u.Senders, u.BatchSize, commas(u.Streams), u.SendSeconds, commas(u.Accepted), commas(int64(u.SendsPerSec)),
+			u.BatchErrors, commas(u.Delivered), u.Missing, u.Extra, commas(int64(u.ServerWritten)), u.ExactlyOnce,
+			u.Latency.P50, u.Latency.P99, u.Latency.Max, u.BatchLatency.P50, u.BatchLatency.P99)
+	}
+	if s := g.Storm; s != nil {
+		w("\n### Connect storm (gateway, callback to the bench backend)\n\n| phase | streams | ready | seconds | streams/s | shed with retry | re-opened | came back | failed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, p := range s.Phases {
+			w("| %s | %s | %s | %.2f | %s | %d | %d | %d | %d |\n", p.Name, commas(int64(p.Streams)), commas(p.Ready),
+				p.Seconds, commas(int64(p.StreamsPerSec)), p.Shed, p.Reopened, p.CameBack, p.Failed)
+		}
+		w("\nReady latency (connect to `ready`) p50 %.1f ms, p99 %.1f ms, max %.1f ms.", s.ReadyLatency.P50, s.ReadyLatency.P99, s.ReadyLatency.Max)
+		if s.ServerShed >= 0 {
+			w(" Gateway counted %.0f overloaded sheds.", s.ServerShed)
+		}
+		w("\n")
+	}
+	if c := g.Churn; c != nil {
+		w("\n### Churn (gateway)\n\n%.0f opens/s for %.0f s, lifetimes 0.2–2 s: %s opened, %s ready, %d failed, peak %d live. Server RSS start %.1f MiB, peak %.1f MiB, end %.1f MiB (%+.1f MiB); `ssegw_streams_open` start %.0f, end %.0f (returned: %v).\n",
+			c.Rate, c.Seconds, commas(c.Opened), commas(c.Ready), c.Failed, c.PeakLive,
+			float64(c.Start.RSSBytes)/(1<<20), float64(c.Peak.RSSBytes)/(1<<20), float64(c.End.RSSBytes)/(1<<20),
+			float64(c.RSSDelta)/(1<<20), c.Start.Gauge, c.End.Gauge, c.GaugeReturned)
+	}
+	if len(res.Checks) > 0 {
+		w("\n### Cross-checks (client counts against the servers' own)\n\n| check | client | server | ok |\n|---|---:|---:|---|\n")
+		for _, c := range res.Checks {
+			w("| %s | %s | %s | %v |\n", c.What, commas(int64(c.Client)), commas(int64(c.Server)), c.OK)
+		}
+	}
+}
+
+func holdSecs(res *Results) string {
+	if res.Gateway != nil && res.Gateway.Hold != nil {
+		return fmt.Sprintf("%.0f", res.Gateway.Hold.HoldSeconds)
+	}
+	return "?"
+}

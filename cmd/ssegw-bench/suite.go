@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"ssegw/bench/suite"
+)
+
+// suiteFlags are the flags of the suite and peers subcommands.
+type suiteFlags struct {
+	cfg         suite.Config
+	quiet, json bool
+}
+
+func (f *suiteFlags) register(fs *flag.FlagSet, gateway bool) {
+	c := &f.cfg
+	exe, _ := os.Executable()
+	fs.StringVar(&c.Out, "out", "BENCHMARKS.md", "file whose generated block is regenerated")
+	fs.StringVar(&c.ResultsDir, "results-dir", "bench/results", "directory for the SVG charts and the raw JSON reports")
+	fs.StringVar(&c.BenchExe, "bench", exe, "the ssegw-bench binary (servers and client worker processes)")
+	if gateway {
+		fs.StringVar(&c.GatewayExe, "gateway", "bin/ssegw", "the gateway binary")
+		fs.DurationVar(&c.UnicastTime, "unicast-duration", 10*time.Second, "how long unicast sends")
+		fs.IntVar(&c.BatchSize, "batch-size", 1000, "unicast commands per /internal/batch request")
+		fs.IntVar(&c.Senders, "senders", 4, "concurrent unicast batch senders")
+		fs.DurationVar(&c.ChurnDuration, "churn-duration", 10*time.Second, "how long churn runs")
+		fs.Float64Var(&c.ChurnRate, "churn-rate", 200, "churn opens per second")
+		fs.DurationVar(&c.BackendLatency, "backend-latency", 0, "connect callback delay of the bench backend during the storm")
+	}
+	fs.IntVar(&c.Streams, "streams", suite.DefaultStreams, "streams per scenario")
+	fs.IntVar(&c.Procs, "procs", 0, fmt.Sprintf("client processes (0: %d, fewer for tiny runs)", suite.DefaultProcs))
+	fs.Float64Var(&c.Rate, "rate", suite.DefaultRate, "connect rate of hold, fanout and unicast (per second)")
+	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "pause before each server snapshot")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", suite.DefaultHeartbeat, "heartbeat interval of every server (whole seconds for the gateway)")
+	fs.DurationVar(&c.HoldDuration, "hold-duration", 10*time.Second, "how long hold keeps all streams")
+	fs.DurationVar(&c.FanoutDuration, "fanout-duration", 10*time.Second, "how long fanout publishes (1/s)")
+	fs.IntVar(&c.LateStreams, "late-streams", 0, "streams opened during fan-out (0: streams/150)")
+	fs.DurationVar(&c.MaxDuration, "max-duration", suite.DefaultMaxDuration, "hard bound on the whole run")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
+	fs.BoolVar(&f.json, "json", false, "print the raw results as JSON on stdout")
+}
+
+func (f *suiteFlags) finish(name string, args []string, sio stdio) {
+	f.cfg.Command = "ssegw-bench " + name + " " + strings.Join(args, " ")
+	if !f.quiet {
+		f.cfg.Progress = sio.err
+	}
+}
+
+func runSuite(ctx context.Context, args []string, sio stdio) error {
+	fs := newFlagSet("suite", sio.err)
+	var f suiteFlags
+	f.register(fs, true)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	f.finish("suite", args, sio)
+	res, err := suite.Run(ctx, f.cfg)
+	if res != nil && f.json {
+		if perr := printJSON(sio.out, res); err == nil {
+			err = perr
+		}
+	}
+	if err == nil && !f.json {
+		fmt.Fprintf(sio.out, "suite: %.0f s; %s regenerated, charts in %s\n", res.Seconds, f.cfg.Out, f.cfg.ResultsDir)
+	}
+	return err
+}
+
+func runPeers(ctx context.Context, args []string, sio stdio) error {
+	fs := newFlagSet("peers", sio.err)
+	var f suiteFlags
+	f.register(fs, false)
+	nginx := fs.String("nginx", suite.DefaultNginx, "the nginx binary")
+	module := fs.String("nchan-module", suite.DefaultNchanModule, "the nchan dynamic module")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	f.finish("peers", args, sio)
+	res, err := suite.Peers(ctx, suite.PeersConfig{Config: f.cfg, Nginx: *nginx, Module: *module})
+	if res != nil && f.json {
+		if perr := printJSON(sio.out, res); err == nil {
+			err = perr
+		}
+	}
+	if err == nil && !f.json {
+		fmt.Fprintf(sio.out, "peers: %.0f s; %s peers block regenerated\n", res.Seconds, f.cfg.Out)
+	}
+	return err
+}
