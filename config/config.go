@@ -49,6 +49,9 @@ type Config struct {
 	LogJSON             bool
 	Demo                bool // run the built-in demo backend (--demo)
 	DemoAddr            string
+	NATSURL             string // cluster mode when set (package cluster)
+	NATSSubjectPrefix   string // first tokens of every cluster subject
+	NodeID              uint16 // this gateway's node id in a cluster; 0 means draw a free one
 }
 
 // ErrHelp is returned by Load when --help was asked for; the usage has been printed.
@@ -149,6 +152,22 @@ func settings(numCPU int) []setting {
 				return nil
 			}
 			return errors.New("must be text or json")
+		}},
+		{"NATS_URL", "", "NATS broker URL(s), comma-separated: turns on cluster mode (unset: the gateway runs alone)", func(c *Config, v string) error {
+			c.NATSURL = v
+			return checkNATSURL(v)
+		}},
+		{"NATS_SUBJECT_PREFIX", "ssegw", "first tokens of every cluster subject (PREFIX.ch.<channel>, PREFIX.node.<id>)", func(c *Config, v string) error {
+			c.NATSSubjectPrefix = v
+			return checkSubjectPrefix(v)
+		}},
+		{"NODE_ID", "", "this gateway's node id in a cluster, 1-65535, unique (default: a free one drawn at random)", func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			n, err := parseInt(v, 1, maxNodeID)
+			c.NodeID = uint16(n)
+			return err
 		}},
 		{"DEMO_ADDR", "127.0.0.1:8080", "address of the built-in demo backend (with --demo)", func(c *Config, v string) error {
 			c.DemoAddr = v
@@ -287,6 +306,38 @@ func checkURL(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("must be an absolute http:// or https:// URL")
+	}
+	return nil
+}
+
+// maxNodeID is the largest node id: tokens carry it in 16 bits.
+const maxNodeID = 65535
+
+// natsSchemes are the URL schemes the NATS client dials.
+var natsSchemes = map[string]bool{"nats": true, "tls": true, "ws": true, "wss": true}
+
+// checkNATSURL accepts one or more comma-separated nats://, tls://, ws:// or
+// wss:// URLs with a host.
+func checkNATSURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	for _, one := range strings.Split(v, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil || !natsSchemes[u.Scheme] || u.Host == "" {
+			return errors.New("must be nats://host:port (or tls://, ws://, wss://), several separated by commas")
+		}
+	}
+	return nil
+}
+
+// checkSubjectPrefix accepts dot-separated non-empty NATS subject tokens
+// without whitespace or wildcards.
+func checkSubjectPrefix(v string) error {
+	for _, tok := range strings.Split(v, ".") {
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n*>") {
+			return errors.New("must be dot-separated subject tokens without spaces, '*' or '>'")
+		}
 	}
 	return nil
 }

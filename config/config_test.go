@@ -82,3 +82,42 @@ func TestHelpListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterSettings(t *testing.T) {
+	c, err := Load(nil, env(nil), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NATSURL != "" || c.NATSSubjectPrefix != "ssegw" || c.NodeID != 0 {
+		t.Fatalf("cluster defaults: url %q prefix %q node %d", c.NATSURL, c.NATSSubjectPrefix, c.NodeID)
+	}
+	c, err = Load([]string{"--node-id", "7"}, env(map[string]string{
+		"NATS_URL": "nats://127.0.0.1:4222, nats://127.0.0.2:4222", "NATS_SUBJECT_PREFIX": "prod.sse", "NODE_ID": "9"}), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NATSURL != "nats://127.0.0.1:4222, nats://127.0.0.2:4222" || c.NATSSubjectPrefix != "prod.sse" || c.NodeID != 7 {
+		t.Fatalf("cluster settings: %+v", c)
+	}
+	for _, bad := range []map[string]string{
+		{"NATS_URL": "http://127.0.0.1:4222"},
+		{"NATS_URL": "127.0.0.1:4222"},
+		{"NATS_URL": "nats://a:1,"},
+		{"NATS_SUBJECT_PREFIX": "a..b"},
+		{"NATS_SUBJECT_PREFIX": "a.*"},
+		{"NATS_SUBJECT_PREFIX": "a b"},
+		{"NATS_SUBJECT_PREFIX": "a.>"},
+		{"NODE_ID": "0"},
+		{"NODE_ID": "65536"},
+		{"NODE_ID": "x"},
+	} {
+		_, err := Load(nil, env(bad), 2, io.Discard)
+		var name string
+		for k := range bad {
+			name = k
+		}
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Fatalf("Load(%v): error %v, want one naming %s", bad, err, name)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ssegw/callback"
+	"ssegw/cluster"
 	"ssegw/config"
 	"ssegw/control"
 	"ssegw/loop"
@@ -47,6 +48,7 @@ type Gateway struct {
 	Loop      *loop.Server
 	Control   *control.Server
 	Callbacks *callback.Client
+	Cluster   *cluster.Cluster // nil unless NATS_URL is set
 	ctrlLn    net.Listener
 	publicAdr string
 	engineErr chan error
@@ -102,23 +104,40 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		return nil, err
 	}
 	g.publicAdr = addr
+	if cfg.NATSURL != "" {
+		g.Cluster, err = cluster.Connect(cluster.Options{URL: cfg.NATSURL, Prefix: cfg.NATSSubjectPrefix,
+			NodeID: cfg.NodeID, Name: "ssegw " + addr + " control " + cfg.ControlAddr, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if cfg.CallbackURL != "" {
 		g.Callbacks = callback.New(callback.Options{URL: cfg.CallbackURL, Timeout: cfg.CallbackTimeout,
 			Concurrency: cfg.CallbackConcurrency, MaxPending: cfg.MaxPendingConnects, Logger: log})
 		g.Callbacks.Start()
 	}
-	g.Loop = loop.New(loop.Options{
+	lopts := loop.Options{
 		Addr: addr, EventLoops: cfg.EventLoops, CallbackConfigured: cfg.CallbackURL != "", Callbacks: g.Callbacks,
 		HeartbeatInterval: cfg.HeartbeatInterval, HeaderTimeout: cfg.HeaderTimeout, WriteTimeout: cfg.WriteTimeout,
 		WriteBufferLimit: cfg.WriteBufferLimit, MaxHeaderBytes: cfg.MaxHeaderBytes,
 		MaxConnections: capacity.MaxConnections, MaxPendingConnects: cfg.MaxPendingConnects, MaxSockets: capacity.MaxSockets,
 		EventFormat: cfg.EventFormat, TCPKeepAlive: cfg.TCPKeepAlive, TCPUserTimeout: cfg.TCPUserTimeout, Logger: log,
-	})
+	}
+	var commands control.Gateway
+	if g.Cluster != nil {
+		lopts.NodeID, lopts.OnChannel, lopts.ReadyExtra = g.Cluster.NodeID(), g.Cluster.OnChannel, g.Cluster.ReadyReasons
+	}
+	g.Loop = loop.New(lopts)
+	commands = g.Loop
+	if g.Cluster != nil {
+		g.Cluster.Attach(g.Loop)
+		commands = g.Cluster
+	}
 	if g.ctrlLn, err = net.Listen("tcp", cfg.ControlAddr); err != nil {
 		g.stopCallbacks()
 		return nil, fmt.Errorf("control listener: %w", err)
 	}
-	g.Control = control.New(control.Options{Token: cfg.ControlToken, Gateway: g.Loop, Format: cfg.EventFormat, Logger: log})
+	g.Control = control.New(control.Options{Token: cfg.ControlToken, Gateway: commands, Format: cfg.EventFormat, Logger: log})
 	go func() { g.engineErr <- g.Loop.Run() }()
 	select {
 	case <-g.Loop.Booted():
@@ -179,6 +198,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	ctrlCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_ = g.Control.HTTP.Shutdown(ctrlCtx)
 	cancel()
+	g.closeCluster()
 	stopCtx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
 	_ = g.Loop.Stop(stopCtx)
@@ -196,10 +216,19 @@ func (g *Gateway) Kill() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = g.Control.HTTP.Close()
+	g.closeCluster()
 	_ = g.Loop.Stop(ctx)
 }
 
+// closeCluster leaves the cluster (after the streams are gone).
+func (g *Gateway) closeCluster() {
+	if g.Cluster != nil {
+		g.Cluster.Close()
+	}
+}
+
 func (g *Gateway) stopCallbacks() {
+	g.closeCluster()
 	if g.Callbacks != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
