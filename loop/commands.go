@@ -17,6 +17,7 @@ const (
 	opConnectResult               // a connect callback came back
 	opDrain                       // shutdown: end every stream on this loop
 	opStats                       // count this loop's connections and timers
+	opDone                        // already applied out of order (see expedite)
 )
 
 // op is one inbox item.
@@ -197,6 +198,7 @@ func (ls *loopState) apply(o *op, now int64) {
 		ls.connectResult(o.conn, o.result, now)
 	case opDrain:
 		ls.drainAll(now)
+	case opDone:
 	case opStats:
 		o.res.conns.Add(int64(len(ls.conns) - len(ls.free)))
 		o.res.timers.Add(int64(ls.wheel.Len()))

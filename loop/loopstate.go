@@ -195,14 +195,10 @@ func (ls *loopState) publishTimers() {
 }
 
 // applyInbox takes what other goroutines posted and applies it in order,
-// within the step's budget; the rest waits for the next step.
+// within the step's budget; the rest waits for the next step. While a fan-out
+// is in progress, connect results are applied ahead of it (see expedite).
 func (ls *loopState) applyInbox(now int64) {
-	if len(ls.work) == 0 {
-		ls.inboxMu.Lock()
-		ls.work, ls.inbox = ls.inbox, ls.spare[:0]
-		ls.inboxMu.Unlock()
-		ls.spare = nil
-	}
+	ls.takeInbox()
 	i := 0
 	for i < len(ls.work) && ls.budget > 0 && ls.fanout == nil {
 		n := ls.applyRun(ls.work[i:], now)
@@ -215,6 +211,49 @@ func (ls *loopState) applyInbox(now int64) {
 		return
 	}
 	ls.work = ls.work[i:]
+	if ls.fanout != nil {
+		ls.expedite(now)
+	}
+}
+
+// takeInbox moves everything posted so far behind the work already taken.
+func (ls *loopState) takeInbox() {
+	ls.inboxMu.Lock()
+	defer ls.inboxMu.Unlock()
+	if len(ls.inbox) == 0 {
+		return
+	}
+	if len(ls.work) == 0 {
+		ls.work, ls.inbox = ls.inbox, ls.spare[:0]
+		ls.spare = nil
+		return
+	}
+	ls.work = append(ls.work, ls.inbox...)
+	clear(ls.inbox)
+	ls.inbox = ls.inbox[:0]
+}
+
+// expedite applies queued connect results that would otherwise wait behind a
+// fan-out in progress: a new stream's ready must not wait for a publish that
+// cannot reach it anyway (it is not bound yet). Sends for that stream queued
+// before its result are applied first (they are buffered, so they still come
+// before ready), which keeps every stream's own order.
+func (ls *loopState) expedite(now int64) {
+	for j := range ls.work {
+		o := &ls.work[j]
+		if o.kind != opConnectResult || ls.budget <= 0 {
+			continue
+		}
+		cs := o.conn
+		for k := range ls.work[:j] {
+			if e := &ls.work[k]; e.kind == opSend && e.token == cs.token {
+				ls.apply(e, now)
+				*e = op{kind: opDone}
+			}
+		}
+		ls.apply(o, now)
+		*o = op{kind: opDone}
+	}
 }
 
 // Timer kinds, in the low bits of a wheel payload; the slab slot is above.
