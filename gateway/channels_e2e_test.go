@@ -264,3 +264,37 @@ func TestBatchSendsCoalesceInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamBoundToManyChannels: one stream on 100 channels gets each
+// channel's publish once; closing it leaves no channel behind.
+func TestStreamBoundToManyChannels(t *testing.T) {
+	b := startBackend(t)
+	bindByQuery(b)
+	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "HEARTBEAT_INTERVAL_SECONDS": "60"})
+	names := make([]string, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("c%d", i)
+	}
+	c, _ := openStream(t, g, b, 1, "/many?ch="+strings.Join(names, ","))
+	other, _ := openStream(t, g, b, 2, "/other?ch=c7")
+	for i, n := range names {
+		want := 1
+		if n == "c7" {
+			want = 2
+		}
+		if code, resp := g.control("/internal/publish", fmt.Sprintf(`{"channel":%q,"event":{"data":"%d"}}`, n, i)); resp != fmt.Sprintf(`{"status":"ok","connections":%d}`, want) {
+			t.Fatalf("publish %s: %d %s", n, code, resp)
+		}
+	}
+	for i := range names {
+		if ev := c.event(); ev != fmt.Sprintf("data: %d\n\n", i) {
+			t.Fatalf("event %d: %q", i, ev)
+		}
+	}
+	if ev := other.event(); ev != "data: 7\n\n" {
+		t.Fatalf("other stream: %q", ev)
+	}
+	c.conn.Close()
+	other.conn.Close()
+	assertIdle(t, g)
+}

@@ -19,6 +19,7 @@ import (
 
 	"ssegw/config"
 	"ssegw/gateway"
+	"ssegw/loop"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -382,11 +383,11 @@ func dialListen(t *testing.T) string {
 // in any loop's wheel.
 func assertIdle(t *testing.T, g *gw) {
 	t.Helper()
-	var conns, timers int64
+	var st loop.LoopStats
 	waitFor(t, "gateway idle", 10*time.Second, func() bool {
 		var err error
-		conns, timers, err = g.Loop.LoopStats()
-		return err == nil && conns == 0 && timers == 0 && g.Loop.Registered() == 0 && g.Loop.Streams() == 0
+		st, err = g.Loop.Stats()
+		return err == nil && st == (loop.LoopStats{}) && g.Loop.Registered() == 0 && g.Loop.Streams() == 0
 	})
 }
 

@@ -1,10 +1,17 @@
 package gateway_test
 
 import (
+	"io"
+	"log/slog"
 	"runtime"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"ssegw/config"
+	"ssegw/gateway"
 )
 
 // TestNoGoroutinePerStreamAndNoLeak: streams cost no goroutines, and a
@@ -54,5 +61,53 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	}
 	if el := time.Since(start); el > 4*time.Second {
 		t.Fatalf("second signal took %v", el)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDebugLogsTheLifecycle: LOG_LEVEL=debug shows each stream's life.
+func TestDebugLogsTheLifecycle(t *testing.T) {
+	b := startBackend(t)
+	cfg, err := config.Load(nil, func(k string) string {
+		return map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "CONTROL_ADDR": "127.0.0.1:0", "CALLBACK_URL": b.url(), "LOG_LEVEL": "debug"}[k]
+	}, 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	g, err := gateway.Start(cfg, gateway.Capacity{MaxSockets: 100, MaxConnections: 90}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: cfg.LogLevel})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Shutdown(t.Context())
+	c := dial(t, g.PublicAddr())
+	c.get("/dbg?x=1")
+	c.head()
+	c.chunk()
+	tok := b.nthConnect(t, 1).Token
+	c.conn.Close()
+	waitFor(t, "close logged", 5*time.Second, func() bool { return strings.Contains(logs.String(), "connection closed") })
+	for _, want := range []string{`msg="stream requested" token=` + tok, `url="/dbg?x=1"`, `msg="stream accepted" token=` + tok,
+		`msg="connection closed" token=` + tok, "reason=client_closed"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("debug log lacks %q:\n%s", want, logs.String())
+		}
 	}
 }

@@ -49,6 +49,7 @@ type CmdResult struct {
 	Buffered bool // send: the connect callback is still pending
 	conns    atomic.Int64
 	timers   atomic.Int64
+	channels atomic.Int64
 }
 
 // Connections is how many streams a publish reached.
@@ -202,6 +203,7 @@ func (ls *loopState) apply(o *op, now int64) {
 	case opStats:
 		o.res.conns.Add(int64(len(ls.conns) - len(ls.free)))
 		o.res.timers.Add(int64(ls.wheel.Len()))
+		o.res.channels.Add(int64(len(ls.channels)))
 		o.w.finish()
 	}
 }
@@ -263,12 +265,19 @@ func (ls *loopState) buffer(cs *conn, o *op) {
 	}
 }
 
-// LoopStats counts, on the loops themselves, the open connections and the
-// live wheel timers (exact, unlike the gauges; for leak checks).
-func (s *Server) LoopStats() (conns, timers int64, err error) {
+// LoopStats are counts taken on the loops themselves (exact, unlike the
+// gauges; for leak checks).
+type LoopStats struct {
+	Conns    int64 // connections in the loops' slabs
+	Timers   int64 // live wheel timers
+	Channels int64 // channels with subscribers, summed over loops
+}
+
+// Stats counts every loop's connections, timers and channels.
+func (s *Server) Stats() (LoopStats, error) {
 	loops := s.allLoops()
 	if len(loops) == 0 {
-		return 0, 0, nil
+		return LoopStats{}, nil
 	}
 	var res CmdResult
 	w := &waiter{done: make(chan struct{})}
@@ -280,8 +289,8 @@ func (s *Server) LoopStats() (conns, timers int64, err error) {
 	defer t.Stop()
 	select {
 	case <-w.done:
-		return res.conns.Load(), res.timers.Load(), nil
+		return LoopStats{Conns: res.conns.Load(), Timers: res.timers.Load(), Channels: res.channels.Load()}, nil
 	case <-t.C:
-		return 0, 0, ErrLoopsBusy
+		return LoopStats{}, ErrLoopsBusy
 	}
 }

@@ -18,6 +18,10 @@ const (
 	stClosed               // gnet closed it (OnClose ran)
 )
 
+var stateNames = [...]string{"head", "pending", "stream", "closing", "closed"}
+
+func (s state) String() string { return stateNames[s] }
+
 // Reason is why a stream ended, as the disconnect callback names it.
 type Reason uint8
 

@@ -51,9 +51,10 @@ type Options struct {
 // Server is the gnet event handler and the entry point for backend commands.
 type Server struct {
 	gnet.BuiltinEventEngine
-	opts Options
-	log  *slog.Logger
-	eng  gnet.Engine
+	opts  Options
+	log   *slog.Logger
+	debug bool // per-connection lifecycle lines (LOG_LEVEL=debug); checked before building them
+	eng   gnet.Engine
 
 	loopsMu sync.RWMutex
 	loops   []*loopState
@@ -81,7 +82,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Server{opts: o, log: o.Logger, booted: make(chan struct{}), stopCh: make(chan struct{}), runDone: make(chan struct{}), epoch: time.Now()}
+	return &Server{opts: o, log: o.Logger, debug: o.Logger.Enabled(context.Background(), slog.LevelDebug), booted: make(chan struct{}), stopCh: make(chan struct{}), runDone: make(chan struct{}), epoch: time.Now()}
 }
 
 // Run serves until the engine stops. It returns an error if the engine could

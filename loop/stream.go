@@ -61,6 +61,9 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 	ls.pending[cs.slot] = &pending{}
 	cs.set(fStream | fRegistered)
 	s.registered.Add(1)
+	if s.debug {
+		s.log.Debug("stream requested", "token", job.Token, "loop", ls.idx, "url", string(req.Target.In(head)))
+	}
 	ls.wheel.Cancel(cs.timer)
 	cs.timer = wheel.Timer{}
 	ls.putParser(cs)
@@ -88,6 +91,9 @@ func (ls *loopState) connectResult(cs *conn, r *callback.Result, now int64) {
 	}
 	pend := ls.pending[cs.slot]
 	delete(ls.pending, cs.slot)
+	if ls.srv.debug && r.Outcome != callback.Accepted {
+		ls.srv.log.Debug("stream refused by the connect callback", "token", cs.token.String(), "outcome", r.Outcome.String(), "status", r.Status)
+	}
 	switch r.Outcome {
 	case callback.Accepted:
 		ls.accept(cs, pend, r, now)
@@ -125,6 +131,9 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 	cs.set(fOwesDisc)
 	cs.state = stStream
 	streamsOpened.Inc()
+	if ls.srv.debug {
+		ls.srv.log.Debug("stream accepted", "token", cs.token.String(), "loop", ls.idx, "bindings", len(r.Bindings), "buffered", len(pend.ops))
+	}
 	ls.writeRaw(cs, []byte(h1or0(cs)))
 	for i := range pend.ops {
 		o := &pend.ops[i]
@@ -405,6 +414,10 @@ func (ls *loopState) closed(cs *conn, err error) {
 			ls.releaseOps(p.ops)
 			delete(ls.pending, cs.slot)
 		}
+	}
+	if ls.srv.debug {
+		ls.srv.log.Debug("connection closed", "token", cs.token.String(), "loop", ls.idx, "state", prev, "reason", r.String(),
+			"owed_disconnect", cs.has(fOwesDisc), "err", err)
 	}
 	ls.sendDisconnect(cs, r)
 	ls.unregister(cs)
