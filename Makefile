@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 20s
 BIN       ?= bin
 
-.PHONY: help build run test test-race test-stress fuzz bench lint fmt vet clean clients-deps
+.PHONY: help build run test test-race test-stress fuzz bench bench-micro bench-peers lint fmt vet clean clients-deps
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,8 +42,29 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-bench: ## Go micro-benchmarks for the hot paths
+# The benchmark suite (bench/suite): builds both binaries, starts the gateway,
+# the bench backend, the baseline and the ceiling as child processes on free
+# loopback ports, runs every scenario against them in one session and
+# regenerates the block between the suite markers of BENCHMARKS.md and the
+# charts under bench/results/. About 5 minutes at 15,000 streams.
+BENCH_STREAMS ?= 15000
+BENCH_OUT     ?= BENCHMARKS.md
+BENCH_RESULTS ?= bench/results
+NCHAN_PKGS    := nginx libnginx-mod-nchan
+
+bench: ## the benchmark suite: gateway vs baseline vs ceiling, regenerates BENCHMARKS.md (BENCH_STREAMS=15000)
+	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
+	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
+	./$(BIN)/ssegw-bench suite --gateway $(BIN)/ssegw --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
+
+bench-micro: ## Go micro-benchmarks for the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+bench-peers: ## (not CI) nginx+nchan from Debian under the same load; regenerates the peers block of BENCHMARKS.md
+	DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS) || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS); }
+	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
+	./$(BIN)/ssegw-bench peers --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
 
 lint: fmt vet ## gofmt and go vet
 

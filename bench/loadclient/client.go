@@ -9,8 +9,9 @@ import (
 type Client struct {
 	cfg     Config
 	pollers []*poller
-	mu      sync.Mutex // guards closed
+	mu      sync.Mutex // guards closed and req
 	closed  bool
+	req     int64 // streams requested so far, all groups (pollers count theirs later)
 }
 
 // New starts the pollers; no stream is opened until Open.
@@ -45,13 +46,17 @@ func (c *Client) Open(g, n int) error {
 	if g < 0 || g >= MaxGroups || n < 0 {
 		return ErrBadConfig
 	}
-	var out int64
+	// Streams that may hold a socket: requested minus those gone (the
+	// pollers' counts of gone streams lag, which only errs on the safe side).
+	out := c.req
 	for g := range MaxGroups {
-		out += c.Counters(g).Outstanding()
+		cs := c.Counters(g)
+		out += cs.Reopened - cs.Failed - cs.ServerClosed - cs.ClientClosed
 	}
 	if out+int64(n) > MaxStreamsPerProcess {
 		return ErrTooManyStreams
 	}
+	c.req += int64(n)
 	per, extra := n/len(c.pollers), n%len(c.pollers)
 	for i, p := range c.pollers {
 		k := per

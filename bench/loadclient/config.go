@@ -46,6 +46,9 @@ const (
 	connectBurst = 64
 	// maxIdleWait bounds one epoll_wait so deadlines are checked at least this often.
 	maxIdleWait = 50 * time.Millisecond
+	// MaxRetryDelay caps the retry delay a shed stream waits before it is
+	// re-opened (the gateway's hints are 1-10 s).
+	MaxRetryDelay = 30 * time.Second
 	// DefaultConnectTimeout bounds a TCP connect.
 	DefaultConnectTimeout = 5 * time.Second
 	// DefaultHandshakeTimeout bounds the time from connected to response head.
@@ -81,6 +84,13 @@ type Config struct {
 	HandshakeTimeout        time.Duration
 	MaxDuration             time.Duration
 	Pollers                 int
+	// ReopenShed re-opens a stream shed by the server (ended after a retry
+	// field and before "ready") once its retry delay has passed, as a browser
+	// does, in group ReopenGroup; the delay is capped at RetryCap (0 or
+	// more than MaxRetryDelay: MaxRetryDelay).
+	ReopenShed  bool
+	ReopenGroup int
+	RetryCap    time.Duration
 }
 
 // withDefaults fills zero values and validates.
@@ -115,7 +125,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Pollers <= 0 {
 		c.Pollers = 1
 	}
-	if c.Pollers > MaxPollers || c.Rate < 0 {
+	if c.RetryCap <= 0 || c.RetryCap > MaxRetryDelay {
+		c.RetryCap = MaxRetryDelay
+	}
+	if c.Pollers > MaxPollers || c.Rate < 0 || c.ReopenGroup < 0 || c.ReopenGroup >= MaxGroups {
 		return c, fmt.Errorf("%w: pollers %d rate %v", ErrBadConfig, c.Pollers, c.Rate)
 	}
 	return c, nil

@@ -65,6 +65,7 @@ type poller struct {
 	headQ     []deadlineEntry
 	stopping  bool
 	sockTotal int
+	retryQ    retryQueue // shed streams waiting to re-open (Config.ReopenShed)
 }
 
 func newPoller(id int, cfg Config, req []byte, srcs [][4]byte, endAt time.Time) (*poller, error) {
@@ -134,6 +135,7 @@ func (p *poller) run() {
 		}
 		p.drainCommands()
 		now := time.Now()
+		p.reopenDue(now)
 		p.startConnects(now)
 		p.expire(now)
 		if now.After(p.endAt) {
@@ -148,6 +150,9 @@ func (p *poller) waitMillis() int {
 	wait := maxIdleWait
 	if p.pending() > 0 && p.inFlight < MaxInFlight {
 		wait = min(wait, max(0, time.Until(p.nextSlot)))
+	}
+	if len(p.retryQ) > 0 {
+		wait = min(wait, max(0, time.Until(p.retryQ[0])))
 	}
 	return int((wait + time.Millisecond - 1) / time.Millisecond)
 }

@@ -20,6 +20,7 @@ type Counters struct {
 	ServerClosed int64 `json:"server_closed"` // open stream ended by the server or an error
 	Shed         int64 `json:"shed"`          // of ServerClosed: ended after a retry field and before "ready" (load shedding)
 	ClientClosed int64 `json:"client_closed"` // closed by CloseGroup (open or still connecting)
+	Reopened     int64 `json:"reopened"`      // shed streams re-opened in this group (Config.ReopenShed), part of Requested
 	Events       int64 `json:"events"`        // data events other than "ready"
 	Timestamped  int64 `json:"timestamped"`   // events carrying a send timestamp
 	Ready        int64 `json:"ready"`         // "ready" events
@@ -40,6 +41,7 @@ func (c *Counters) Add(o Counters) {
 	c.ServerClosed += o.ServerClosed
 	c.Shed += o.Shed
 	c.ClientClosed += o.ClientClosed
+	c.Reopened += o.Reopened
 	c.Events += o.Events
 	c.Timestamped += o.Timestamped
 	c.Ready += o.Ready
@@ -59,7 +61,7 @@ func (c Counters) Settled() int64 { return c.Opened + c.Failed }
 // liveCounters is the atomic form a poller updates and others read.
 type liveCounters struct {
 	requested, opened, active, connectErr, timeouts, badStatus, protocolErr,
-	serverClosed, shed, clientClosed, events, timestamped, ready, heartbeats, bytes atomic.Int64
+	serverClosed, shed, clientClosed, reopened, events, timestamped, ready, heartbeats, bytes atomic.Int64
 }
 
 func (l *liveCounters) load() Counters {
@@ -67,7 +69,7 @@ func (l *liveCounters) load() Counters {
 		Requested: l.requested.Load(), Opened: l.opened.Load(), Active: l.active.Load(),
 		ConnectErr: l.connectErr.Load(), Timeouts: l.timeouts.Load(), BadStatus: l.badStatus.Load(),
 		ProtocolErr: l.protocolErr.Load(), ServerClosed: l.serverClosed.Load(),
-		Shed: l.shed.Load(), ClientClosed: l.clientClosed.Load(), Events: l.events.Load(),
+		Shed: l.shed.Load(), ClientClosed: l.clientClosed.Load(), Reopened: l.reopened.Load(), Events: l.events.Load(),
 		Timestamped: l.timestamped.Load(), Ready: l.ready.Load(), Heartbeats: l.heartbeats.Load(),
 		Bytes: l.bytes.Load(),
 	}

@@ -190,8 +190,11 @@ func (p *poller) headArrived(s *stream) {
 func (p *poller) ended(s *stream) {
 	if s.state == stOpen {
 		p.live[s.group].serverClosed.Add(1)
-		if !s.ready && s.resp.Parser.Retry() >= 0 {
+		if r := s.resp.Parser.Retry(); !s.ready && r >= 0 {
 			p.live[s.group].shed.Add(1)
+			if p.cfg.ReopenShed {
+				p.retryQ.push(time.Now().Add(min(time.Duration(r)*time.Millisecond, p.cfg.RetryCap)))
+			}
 		}
 		p.live[s.group].active.Add(-1)
 		s.state = stClosed
@@ -230,9 +233,13 @@ func (p *poller) closeStream(s *stream) {
 }
 
 // closeGroup closes every stream of group g (open or still connecting) and
-// forgets the ones not started yet; they count as ClientClosed.
+// forgets the ones not started yet; they count as ClientClosed. Closing the
+// re-open group also forgets the re-opens still waiting for their delay.
 func (p *poller) closeGroup(g int) {
 	live := &p.live[g]
+	if g == p.cfg.ReopenGroup {
+		p.retryQ = p.retryQ[:0]
+	}
 	live.clientClosed.Add(int64(p.todo[g]))
 	p.todo[g] = 0
 	for _, s := range p.streams {
@@ -275,4 +282,53 @@ func (s *stream) OnComment([]byte) {
 		s.p.hists[s.group].heartbeat.Record(at - s.lastBeat)
 	}
 	s.lastBeat = at
+}
+
+// retryQueue is a min-heap of re-open times (poller goroutine only).
+type retryQueue []time.Time
+
+func (q *retryQueue) push(t time.Time) {
+	*q = append(*q, t)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !h[i].Before(h[parent]) {
+			break
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+func (q *retryQueue) pop() {
+	h := *q
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l, small := 2*i+1, i
+		if l < n && h[l].Before(h[small]) {
+			small = l
+		}
+		if r := l + 1; r < n && h[r].Before(h[small]) {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		h[i], h[small] = h[small], h[i]
+		i = small
+	}
+	*q = h
+}
+
+// reopenDue turns re-opens whose delay passed into streams to open.
+func (p *poller) reopenDue(now time.Time) {
+	g := p.cfg.ReopenGroup
+	for len(p.retryQ) > 0 && !now.Before(p.retryQ[0]) {
+		p.retryQ.pop()
+		p.todo[g]++
+		p.live[g].requested.Add(1)
+		p.live[g].reopened.Add(1)
+	}
 }

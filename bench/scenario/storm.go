@@ -19,9 +19,6 @@ const (
 	DefaultStormRate = 100_000
 	// DefaultStormTimeout bounds one storm phase (all N ready).
 	DefaultStormTimeout = 60 * time.Second
-	// MaxReopenFactor bounds re-opens of shed streams to this many times N per
-	// phase, so a gateway that sheds forever cannot keep the storm going.
-	MaxReopenFactor = 4
 	// groupFirst and groupAgain count first attempts and re-opens of shed
 	// streams apart (loadclient groups).
 	groupFirst, groupAgain = 0, 1
@@ -29,7 +26,8 @@ const (
 
 // StormConfig configures the storm scenario: N streams opened as fast as the
 // rate allows, time until all are ready; then (Reconnect) all close at once
-// and reconnect. Streams shed with a retry field are re-opened at once.
+// and reconnect. Streams shed with a retry field are re-opened after their
+// retry delay, as a browser's EventSource does (loadclient.Config.ReopenShed).
 type StormConfig struct {
 	Common
 	Reconnect      bool
@@ -95,8 +93,8 @@ func Storm(ctx context.Context, cfg StormConfig) (*StormReport, error) {
 			}
 		}
 	}
-	// Room for the re-opens: the fleet's per-process bound counts open sockets.
 	common := cfg.Common
+	common.Client.ReopenShed, common.Client.ReopenGroup = true, groupAgain
 	r, err := start(ctx, &common, "storm")
 	if err != nil {
 		return nil, err
@@ -173,8 +171,8 @@ func (r *run) storm(ctx context.Context, cfg *StormConfig, rep *StormReport) err
 	return nil
 }
 
-// stormPhase opens N streams at once and re-opens every shed one until all N
-// are ready, the phase timeout, or MaxReopenFactor*N re-opens.
+// stormPhase opens N streams at once and waits until all N are ready (shed
+// ones come back after their retry delay) or the phase timeout.
 func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (StormPhase, error) {
 	ph := StormPhase{Name: name, Streams: cfg.Streams}
 	base, err := r.fleet.Counters()
@@ -193,13 +191,6 @@ func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (St
 			return false, err
 		}
 		last = cs
-		shed := cs[groupFirst].Shed - base[groupFirst].Shed + cs[groupAgain].Shed - base[groupAgain].Shed
-		if more := shed - ph.Reopened; more > 0 && ph.Reopened+more <= int64(MaxReopenFactor*cfg.Streams) {
-			if err := r.fleet.Open(groupAgain, int(more)); err != nil {
-				return false, err
-			}
-			ph.Reopened += more
-		}
 		ready := cs[groupFirst].Ready - base[groupFirst].Ready + cs[groupAgain].Ready - base[groupAgain].Ready
 		return ready >= int64(cfg.Streams), nil
 	})
@@ -211,6 +202,7 @@ func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (St
 	closed := func(c loadclient.Counters) int64 { return c.ServerClosed - c.Shed }
 	ph.Ready = d(groupFirst, ready) + d(groupAgain, ready)
 	ph.CameBack = d(groupAgain, ready)
+	ph.Reopened = d(groupAgain, func(c loadclient.Counters) int64 { return c.Reopened })
 	ph.Shed = d(groupFirst, shed) + d(groupAgain, shed)
 	ph.Failed = d(groupFirst, failed) + d(groupAgain, failed)
 	ph.OtherClosed = d(groupFirst, closed) + d(groupAgain, closed)

@@ -69,6 +69,7 @@ http {
       nchan_subscriber eventsource;
       nchan_channel_id $1;
       nchan_eventsource_ping_interval {{PING}};
+      nchan_eventsource_ping_comment "ping";
     }
   }
   server {

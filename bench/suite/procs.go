@@ -158,7 +158,7 @@ type gateway struct {
 
 // startGateway runs the gateway binary on free loopback ports with the
 // bench backend as its callback and waits for its /readyz.
-func startGateway(ctx context.Context, exe, callbackURL string, heartbeatSeconds int) (*gateway, error) {
+func startGateway(ctx context.Context, exe, callbackURL string, heartbeatSeconds int, extraEnv ...string) (*gateway, error) {
 	listen, err := freePort()
 	if err != nil {
 		return nil, err
@@ -170,6 +170,7 @@ func startGateway(ctx context.Context, exe, callbackURL string, heartbeatSeconds
 	env := []string{"LISTEN_ADDR=" + listen, "CONTROL_ADDR=" + control, "CALLBACK_URL=" + callbackURL,
 		fmt.Sprintf("HEARTBEAT_INTERVAL_SECONDS=%d", heartbeatSeconds), "LOG_LEVEL=warn",
 		"SHUTDOWN_TIMEOUT_SECONDS=" + gatewayShutdownSeconds}
+	env = append(env, extraEnv...)
 	g := &gateway{proc: newProc("gateway", exe, nil, env), listen: listen, control: control, env: env}
 	g.cmd.Stdout = g.log
 	if err := g.start(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"ssegw/bench/loadclient"
 	"ssegw/bench/scenario"
 )
 
@@ -59,6 +60,7 @@ func runStorm(ctx context.Context, args []string, sio stdio) error {
 	cf.register(fs)
 	fs.Lookup("rate").DefValue = fmt.Sprint(scenario.DefaultStormRate)
 	cf.rate = scenario.DefaultStormRate
+	retryCap := fs.Duration("retry-cap", loadclient.MaxRetryDelay, "longest retry delay a shed stream waits before it re-opens")
 	reconnect := fs.Bool("reconnect", true, "after all are ready, close all at once and reconnect")
 	timeout := fs.Duration("phase-timeout", scenario.DefaultStormTimeout, "bound on one phase (all N ready)")
 	backendURL := fs.String("backend-url", "", "optional bench backend: its /stats are reported; --backend-latency is set there")
@@ -77,6 +79,7 @@ func runStorm(ctx context.Context, args []string, sio stdio) error {
 	if err != nil {
 		return err
 	}
+	common.Client.RetryCap = *retryCap
 	ctx, cancel := context.WithTimeout(ctx, cf.maxDur)
 	defer cancel()
 	rep, err := scenario.Storm(ctx, scenario.StormConfig{Common: common, Reconnect: *reconnect,

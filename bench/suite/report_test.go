@@ -1,0 +1,122 @@
+package suite
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"ssegw/bench/scenario"
+	"ssegw/bench/stats"
+)
+
+func TestReplaceBlock(t *testing.T) {
+	doc := []byte("# T\n\nintro\n" + SuiteBegin + "\nold\n" + SuiteEnd + "\nafter\n")
+	out, err := ReplaceBlock(doc, SuiteBegin, SuiteEnd, "new\n", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "# T\n\nintro\n" + SuiteBegin + "\nnew\n" + SuiteEnd + "\nafter\n"; string(out) != want {
+		t.Fatalf("got %q want %q", out, want)
+	}
+	// Idempotent: replacing again with the same body changes nothing.
+	again, _ := ReplaceBlock(out, SuiteBegin, SuiteEnd, "new\n", false)
+	if !bytes.Equal(again, out) {
+		t.Fatal("not idempotent")
+	}
+	if _, err := ReplaceBlock([]byte("no markers"), SuiteBegin, SuiteEnd, "x", false); !errors.Is(err, ErrMarkers) {
+		t.Fatalf("missing markers: %v", err)
+	}
+	bad := []byte(SuiteEnd + "\n" + SuiteBegin + "\n")
+	if _, err := ReplaceBlock(bad, SuiteBegin, SuiteEnd, "x", false); !errors.Is(err, ErrMarkers) {
+		t.Fatalf("markers out of order: %v", err)
+	}
+	app, err := ReplaceBlock([]byte("# T"), PeersBegin, PeersEnd, "p\n", true)
+	if err != nil || string(app) != "# T\n\n"+PeersBegin+"\np\n"+PeersEnd+"\n" {
+		t.Fatalf("append: %q %v", app, err)
+	}
+}
+
+func TestUpdateFileCreates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	if err := UpdateFile(path, SuiteBegin, SuiteEnd, "body\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := UpdateFile(path, PeersBegin, PeersEnd, "peers\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	want := "# Benchmarks\n\n" + SuiteBegin + "\nbody\n" + SuiteEnd + "\n\n" + PeersBegin + "\npeers\n" + PeersEnd + "\n"
+	if string(b) != want {
+		t.Fatalf("got %q", b)
+	}
+}
+
+func holdOf(rss ...int64) *scenario.HoldReport {
+	h := &scenario.HoldReport{}
+	for i, r := range rss {
+		h.Snapshots = append(h.Snapshots, scenario.ServerSample{Streams: int64(i * 3000), RSSBytes: r, Gauge: float64(10 + i*3000*2)})
+	}
+	return h
+}
+
+func TestFiguresAndMarkdown(t *testing.T) {
+	// Steps 0, 3000, 6000, 9000: N/3 = 3000, slope (9000->3000) = 6000 B over 6000 streams.
+	h := holdOf(1000, 4000, 5000, 10000)
+	f := FiguresOf(&ServerRuns{Hold: h})
+	if f.RSSPerStream != 1 || f.GoroutinesPerStream != 2 || !math.IsNaN(f.UnicastPerSec) {
+		t.Fatalf("figures %+v", f)
+	}
+	res := &Results{Streams: 9000, Procs: 3, Gateway: &ServerRuns{Name: "gateway", Hold: h,
+		Unicast: &scenario.UnicastReport{SendsPerSec: 41000, ExactlyOnce: true}},
+		Baseline: &ServerRuns{Name: "baseline"}, Ceiling: &ServerRuns{Name: "ceiling"}}
+	md := Markdown(res, "bench/results")
+	for _, want := range []string{"| 41,000/s | — | — | — | — | **met** |", "| RSS per idle stream, slope N/3→N, short headers | ≤ 1,000 B | 1.00 B |",
+		"not measured", "(bench/results/memory-per-stream.svg)", "exactly once **true**"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestChartsAreSVG(t *testing.T) {
+	hs := stats.New()
+	for i := int64(1); i <= 1000; i++ {
+		hs.Record(i * 1e6)
+	}
+	res := &Results{Gateway: &ServerRuns{Name: "gateway", Hold: holdOf(1000, 4000, 5000, 10000),
+		Fanout: &scenario.FanoutReport{LatencyHist: hs.Snapshot()}}}
+	for _, c := range []Chart{memoryPerStream(res), latencyCDF(res), {Title: "empty <&>"}} {
+		var b bytes.Buffer
+		if err := c.WriteSVG(&b); err != nil {
+			t.Fatal(err)
+		}
+		checkXML(t, b.Bytes())
+	}
+	pts := cdfPoints(hs.Snapshot())
+	if len(pts) != 103 || pts[len(pts)-1][0] != 1000 || pts[len(pts)-1][1] != 100 || pts[50][1] != 50 {
+		t.Fatalf("cdf points %v", pts)
+	}
+	for i := 1; i < len(pts); i++ {
+		if pts[i][0] < pts[i-1][0] {
+			t.Fatalf("cdf not monotonic at %d: %v", i, pts[i-1:i+1])
+		}
+	}
+}
+
+func TestNiceCeilAndFormat(t *testing.T) {
+	for in, want := range map[float64]float64{0: 1, 3: 5, 10: 10, 11: 20, 240: 250, 0.7: 1} {
+		if got := niceCeil(in); got != want {
+			t.Errorf("niceCeil(%v) = %v want %v", in, got, want)
+		}
+	}
+	if commas(1234567) != "1,234,567" || commas(-1000) != "-1,000" || fmtNum(math.NaN(), "x") != "—" {
+		t.Fatal("formatting")
+	}
+	if HoldSteps(15000)[1] != 2500 || HoldSteps(15000)[3] != 10000 {
+		t.Fatal("hold steps")
+	}
+}
