@@ -102,8 +102,8 @@ func TestSlowlorisClosedAtHeadDeadline(t *testing.T) {
 	b := startBackend(t)
 	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "HEADER_TIMEOUT_MS": "300"})
 	// A head trickled one byte at a time never completes in time: 408, then closed.
+	start := time.Now() // before the dial: the deadline runs from accept, which can precede our next line
 	c := dial(t, g.PublicAddr())
-	start := time.Now()
 	stop := make(chan struct{})
 	go func() {
 		for _, ch := range []byte("GET /slow HTTP/1.1\r\nHost: x\r\nX-Trickle: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") {

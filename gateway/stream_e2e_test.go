@@ -15,6 +15,7 @@ func TestStreamReadyHeartbeatAndConnectPayload(t *testing.T) {
 	b := startBackend(t)
 	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url()})
 	c := dial(t, g.PublicAddr())
+	start := time.Now() // before the request: the beat is armed when ready is written, which can precede our read of it
 	c.send("GET /sse/test?foo=bar&baz=qux&empty=&special=%20%2F HTTP/1.1\r\n" +
 		"Host: gw.example\r\nX-Foo: a\r\nCookie: c1=1\r\nx-foo:  b \r\nCOOKIE: c2=2\r\n" +
 		"Set-Cookie: s1\r\nset-cookie: s2\r\nUser-Agent: first\r\nUser-Agent: second\r\n" +
@@ -22,7 +23,6 @@ func TestStreamReadyHeartbeatAndConnectPayload(t *testing.T) {
 	if h := c.head(); h != sseHead {
 		t.Fatalf("head %q", h)
 	}
-	start := time.Now()
 	if ev := c.chunk(); ev != "event: ready\ndata:\n\n" {
 		t.Fatalf("ready %q", ev)
 	}
@@ -40,7 +40,8 @@ func TestStreamReadyHeartbeatAndConnectPayload(t *testing.T) {
 	if hb := c.chunk(); hb != ": heartbeat\n\n" {
 		t.Fatalf("heartbeat %q", hb)
 	}
-	if el := time.Since(start); el < 850*time.Millisecond || el > 1600*time.Millisecond {
+	// One interval, minus at most 100 ms of spread, rounded up to the 100 ms grid.
+	if el := time.Since(start); el < 900*time.Millisecond || el > 2*time.Second {
 		t.Fatalf("first heartbeat after %v, want about 1s", el)
 	}
 	if hb := c.chunk(); hb != ": heartbeat\n\n" {
