@@ -238,10 +238,16 @@ func (h *harness) cancel(t Timer) {
 	}
 }
 
+// reset re-arms t with Reset, or with ResetAt at the same due time.
 func (h *harness) reset(t Timer, now int64, delay time.Duration) {
 	id, live := h.liveID(t)
 	h.nextID++
-	nt := h.w.Reset(t, now, delay, h.nextID)
+	var nt Timer
+	if h.r.byte()%2 == 0 {
+		nt = h.w.Reset(t, now, delay, h.nextID)
+	} else {
+		nt = h.w.ResetAt(t, now, satAdd(now, delay), h.nextID)
+	}
 	if live {
 		delete(h.m.alive, id)
 		if nt != t {

@@ -34,7 +34,9 @@ const (
 
 // Timer is a handle to an armed timer: a slab index and the generation the node
 // had when armed. It is 8 bytes, meant to be embedded in the caller's record.
-// The zero value is not armed.
+// The zero value is not armed. A handle goes stale when its timer fires or is
+// cancelled; a node's generation advances by two per use, so a stale handle
+// could only match again after 2^31 later uses of the same node.
 type Timer struct {
 	idx uint32
 	gen uint32 // odd: a node generation is odd while armed, so 0 never matches
@@ -104,11 +106,16 @@ func (w *Wheel) AddAt(now, due int64, payload uint64) Timer {
 // same node (and handle) is reused; otherwise (zero or stale handle) it arms a
 // new timer. Either way the timer counts as newly armed for firing order.
 func (w *Wheel) Reset(t Timer, now int64, delay time.Duration, payload uint64) Timer {
+	return w.ResetAt(t, now, addSat(now, delay), payload)
+}
+
+// ResetAt is Reset with an absolute due time, as AddAt is to Add.
+func (w *Wheel) ResetAt(t Timer, now, due int64, payload uint64) Timer {
 	if !w.valid(t) {
-		return w.Add(now, delay, payload)
+		return w.AddAt(now, due, payload)
 	}
 	w.unlink(t.idx)
-	w.arm(t.idx, now, addSat(now, delay), payload)
+	w.arm(t.idx, now, due, payload)
 	return t
 }
 
