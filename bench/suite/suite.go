@@ -28,8 +28,10 @@ import (
 	"strings"
 	"time"
 
+	"ssegw/bench/backend"
 	"ssegw/bench/fleet"
 	"ssegw/bench/loadclient"
+	"ssegw/bench/procstat"
 	"ssegw/bench/scenario"
 )
 
@@ -193,6 +195,7 @@ type target struct {
 	path       string // stream request-target ("": streamPath)
 	publishURL string // ("": control + /internal/publish)
 	publishTpl string // publish body template ("": the gateway's JSON)
+	backendURL string // the gateway's bench backend ("": none)
 }
 
 // suiteRun holds a running suite.
@@ -264,7 +267,7 @@ func (s *suiteRun) run(ctx context.Context) error {
 		quoteArgs([]string{"ssegw-bench", "ceiling", "--listen", cl.addr("listen"), "--control", cl.addr("control"), "--heartbeat", hb}))
 
 	gwT := target{name: "gateway", stream: netip.MustParseAddrPort(gw.listen), control: "http://" + gw.control,
-		metricsURL: "http://" + gw.control + "/metrics", pid: gw.PID()}
+		metricsURL: "http://" + gw.control + "/metrics", pid: gw.PID(), backendURL: backendURL}
 	blT := target{name: "baseline", stream: netip.MustParseAddrPort(bl.addr("listen")),
 		control: "http://" + bl.addr("control"), pid: bl.PID()}
 	blT.metricsURL = blT.control + "/metrics"
@@ -308,6 +311,7 @@ func (s *suiteRun) holdAndFanoutAt(ctx context.Context, t target, r *ServerRuns,
 func (s *suiteRun) holdAndFanout(ctx context.Context, t target, r *ServerRuns) error {
 	n := s.cfg.Streams
 	pubURL := cmp.Or(t.publishURL, t.control+"/internal/publish")
+	s.quiesce(ctx, t, t.backendURL)
 	s.logf("%s: hold %d streams", t.name, n)
 	hold, err := scenario.Hold(ctx, scenario.HoldConfig{Common: s.common(t, n, nil), Steps: HoldSteps(n),
 		Duration: s.cfg.HoldDuration})
@@ -317,6 +321,7 @@ func (s *suiteRun) holdAndFanout(ctx context.Context, t target, r *ServerRuns) e
 	}
 	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --settle %v",
 		n, s.cfg.Procs, s.cfg.Rate, ints(HoldSteps(n)), s.cfg.HoldDuration, s.cfg.Settle))
+	s.quiesce(ctx, t, t.backendURL)
 	s.logf("%s: fanout %d streams", t.name, n)
 	fan, err := scenario.Fanout(ctx, scenario.FanoutConfig{Common: s.common(t, n, nil),
 		PublishURL: pubURL, PublishBody: t.publishTpl, PublishRate: s.cfg.PublishRate, Duration: s.cfg.FanoutDuration,
@@ -336,6 +341,7 @@ func (s *suiteRun) holdAndFanout(ctx context.Context, t target, r *ServerRuns) e
 
 func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string) error {
 	n, r := s.cfg.Streams, s.res.Gateway
+	s.quiesce(ctx, t, backendURL)
 	s.logf("gateway: hold %d streams with browser headers", n)
 	steps := []int{0, n / 3, n}
 	hold, err := scenario.Hold(ctx, scenario.HoldConfig{Common: s.common(t, n, scenario.BrowserHeaders()), Steps: steps,
@@ -347,6 +353,7 @@ func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string)
 	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --browser-headers",
 		n, s.cfg.Procs, s.cfg.Rate, ints(steps), s.cfg.HoldDuration))
 
+	s.quiesce(ctx, t, backendURL)
 	s.logf("gateway: unicast %d streams", n)
 	u, err := scenario.Unicast(ctx, scenario.UnicastConfig{Common: s.common(t, n, nil),
 		BatchURL: t.control + "/internal/batch", BackendURL: backendURL, BatchSize: s.cfg.BatchSize,
@@ -361,6 +368,7 @@ func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string)
 		return err
 	}
 
+	s.quiesce(ctx, t, backendURL)
 	s.logf("gateway: storm %d streams", n)
 	sc := s.common(t, n, nil)
 	sc.Client.Rate = scenario.DefaultStormRate
@@ -382,6 +390,7 @@ func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string)
 			float64(st.Backend.Accepted-st0.Accepted), ready == st.Backend.Accepted-st0.Accepted)
 	}
 
+	s.quiesce(ctx, t, backendURL)
 	s.logf("gateway: churn")
 	cc := s.common(t, 1, nil)
 	cc.MetricsGauge = "ssegw_streams_open"
@@ -394,6 +403,39 @@ func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string)
 	s.record("churn", t, fmt.Sprintf("--open-rate %g --duration %v --min-life 200ms --max-life 2s --metrics-gauge ssegw_streams_open",
 		s.cfg.ChurnRate, s.cfg.ChurnDuration))
 	return nil
+}
+
+// quiesceWait bounds the wait for the previous scenario's streams to be gone
+// from the gateway (its gauge) and the backend (disconnect callbacks).
+const quiesceWait = 60 * time.Second
+
+// quiesce waits until the server holds no stream (its ssegw_streams_open
+// gauge; servers without /metrics are not waited for) and the backend, if
+// any, has seen every disconnect, so one scenario's teardown does not load
+// the next.
+func (s *suiteRun) quiesce(ctx context.Context, t target, backendURL string) {
+	deadline := time.Now().Add(quiesceWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if t.metricsURL == "" {
+			return
+		}
+		open, err := procstat.ScrapeGauge(ctx, t.metricsURL, "ssegw_streams_open")
+		var st backend.Stats
+		var berr error
+		if backendURL != "" {
+			st, berr = scenario.BackendStats(ctx, backendURL)
+		}
+		if err == nil && berr == nil && open == 0 && st.Open == 0 {
+			return
+		}
+		t := time.NewTimer(pollInterval)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.logf("%s still busy after %v; going on", t.name, quiesceWait)
 }
 
 // checkUnicast compares the unicast counts with the gateway's own counter.

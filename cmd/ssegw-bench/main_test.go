@@ -68,6 +68,14 @@ func TestUsageErrors(t *testing.T) {
 		{"fanout", "--target", "example.com:80"},
 		{"baseline", "--listen", "0.0.0.0:0"},
 		{"backend", "--reject-ratio", "2"},
+		{"unicast", "--batch-url", "http://example.com/internal/batch"},
+		{"unicast", "--backend-url", "http://10.0.0.1:4000"},
+		{"storm", "--backend-latency", "10ms"},
+		{"storm", "--backend-url", "http://example.com:4000"},
+		{"churn", "--open-rate", "0"},
+		{"churn", "--min-life", "2s", "--max-life", "1s"},
+		{"suite", "--streams", "x"},
+		{"peers", "--nginx", "/nonexistent/nginx", "--streams", "1"},
 	}
 	for _, args := range cases {
 		code := run(context.Background(), args, nil, io.Discard, &errb)
@@ -135,5 +143,25 @@ func TestBrowserHeadersSize(t *testing.T) {
 	}
 	if n != browserHeaderBytes {
 		t.Fatalf("browser header block is %d bytes, want %d", n, browserHeaderBytes)
+	}
+}
+
+// TestStormCLIUsageAndJSON runs the storm subcommand with --json against the
+// baseline (the gateway runs are in bench/suite's end-to-end tests).
+func TestStormCLIUsageAndJSON(t *testing.T) {
+	srv := startServer(t, "baseline", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--heartbeat", "0")
+	var out, errb bytes.Buffer
+	// The baseline sends no "ready": the storm reports it and stops at its phase timeout.
+	code := run(context.Background(), []string{"storm", "--target", srv["listen"].(string), "--streams", "5",
+		"--reconnect=false", "--phase-timeout", "200ms", "--json", "--quiet", "--settle", "1ms"}, nil, &out, &errb)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var rep scenario.StormReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("bad JSON %q: %v", out.String(), err)
+	}
+	if len(rep.Phases) != 1 || rep.Phases[0].AllReady || rep.Clients.Opened != 5 {
+		t.Fatalf("report %+v", rep)
 	}
 }
