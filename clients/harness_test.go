@@ -457,3 +457,88 @@ func (b *backend) disconnect(t *testing.T, token string, d time.Duration) callba
 	})
 	return c
 }
+
+// ---- a request tap -----------------------------------------------------------
+
+// tap is a TCP relay in front of the gateway that notes the request line
+// ("METHOD target") of every request a client sends through it, to see what
+// a browser sends that its page cannot (a CORS preflight).
+type tap struct {
+	addr string
+	mu   sync.Mutex
+	reqs []string
+}
+
+var requestLine = regexp.MustCompile(`^([A-Z]+) (\S+) HTTP/1\.[01]\r?$`)
+
+func startTap(t *testing.T, target string) *tap {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &tap{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	var connsMu sync.Mutex
+	var conns []net.Conn
+	track := func(c net.Conn) {
+		connsMu.Lock()
+		conns = append(conns, c)
+		connsMu.Unlock()
+	}
+	t.Cleanup(func() {
+		ln.Close()
+		connsMu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		connsMu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			down, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				down.Close()
+				continue
+			}
+			track(down)
+			track(up)
+			wg.Add(2)
+			go func() { // client -> gateway, noting request lines
+				defer wg.Done()
+				defer up.Close()
+				r := bufio.NewReader(io.TeeReader(down, up))
+				for {
+					line, err := r.ReadString('\n')
+					if m := requestLine.FindStringSubmatch(strings.TrimRight(line, "\r\n")); m != nil {
+						tp.mu.Lock()
+						tp.reqs = append(tp.reqs, m[1]+" "+m[2])
+						tp.mu.Unlock()
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			go func() { // gateway -> client
+				defer wg.Done()
+				defer down.Close()
+				_, _ = io.Copy(down, up)
+			}()
+		}
+	}()
+	return tp
+}
+
+func (tp *tap) requests() []string {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return append([]string(nil), tp.reqs...)
+}
