@@ -78,6 +78,8 @@ type Client struct {
 	discQ    []*Job
 	discWake chan struct{}
 	stop     chan struct{}
+	base     context.Context    // parent of every request; cancelled by Stop
+	abort    context.CancelFunc // cancels requests still in flight at Stop
 	wg       sync.WaitGroup
 	failMu   sync.Mutex
 	failLast time.Time
@@ -100,8 +102,11 @@ func New(o Options) *Client {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+	base, abort := context.WithCancel(context.Background())
 	return &Client{
-		opts: o,
+		base:  base,
+		abort: abort,
+		opts:  o,
 		hc: &http.Client{
 			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -121,9 +126,11 @@ func (c *Client) Start() {
 }
 
 // Stop ends the workers once the queued disconnects are sent or ctx ends, and
-// reports whether every disconnect went out.
+// reports whether every disconnect went out. Requests still in flight when ctx
+// ends are aborted, so Stop returns within ctx's deadline.
 func (c *Client) Stop(ctx context.Context) bool {
 	ok := c.Flush(ctx)
+	c.abort()
 	close(c.stop)
 	c.wg.Wait()
 	c.hc.CloseIdleConnections()
@@ -219,7 +226,7 @@ func (c *Client) run(enc *Encoder, body []byte, j *Job) []byte {
 }
 
 func (c *Client) post(body []byte, wantBody bool) Result {
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	ctx, cancel := context.WithTimeout(c.base, c.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.opts.URL, bytes.NewReader(body))
 	if err != nil {

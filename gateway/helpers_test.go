@@ -59,12 +59,13 @@ type reply struct {
 // backend is a real HTTP callback server on loopback. It writes raw responses
 // (through Hijack) so tests control the exact status line.
 type backend struct {
-	t       *testing.T
-	srv     *http.Server
-	ln      net.Listener
-	mu      sync.Mutex
-	calls   []callbackRec
-	connect func(rec callbackRec) reply
+	t        *testing.T
+	srv      *http.Server
+	ln       net.Listener
+	mu       sync.Mutex
+	calls    []callbackRec
+	connect  func(rec callbackRec) reply
+	discGate chan struct{} // if set, disconnect callbacks are answered only once it is closed
 }
 
 func startBackend(t *testing.T) *backend {
@@ -105,6 +106,8 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	rp := reply{statusLine: "200 OK", body: `{"status":"ok"}`}
 	if rec.Action == "connect" {
 		rp = f(rec)
+	} else {
+		rp.gate = b.discGate
 	}
 	if rp.gate != nil {
 		<-rp.gate

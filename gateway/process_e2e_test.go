@@ -358,3 +358,32 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownTimeoutExitsNonZero: a drain that cannot finish (the backend
+// never answers the disconnect callbacks) ends at SHUTDOWN_TIMEOUT_SECONDS
+// with a non-zero exit code.
+func TestShutdownTimeoutExitsNonZero(t *testing.T) {
+	b := startBackend(t)
+	b.discGate = make(chan struct{})
+	defer close(b.discGate)
+	gw := startChild(t, 0, map[string]string{"CALLBACK_URL": b.url(), "SHUTDOWN_TIMEOUT_SECONDS": "2",
+		"DRAIN_WINDOW_MS": "100", "CALLBACK_TIMEOUT_MS": "60000"})
+	s := openRaw(gw.public, "/stuck", 5*time.Second)
+	if !s.ready {
+		t.Fatal(s.err)
+	}
+	defer s.conn.Close()
+	start := time.Now()
+	gw.signal(syscall.SIGTERM)
+	code := gw.wait(t, 10*time.Second)
+	if code == 0 {
+		t.Fatalf("exit 0 although the disconnect callback never completed")
+	}
+	if el := time.Since(start); el < 1900*time.Millisecond || el > 6*time.Second {
+		t.Fatalf("exited after %v, want about the 2 s shutdown timeout", el)
+	}
+	t.Logf("exit code %d after %v", code, time.Since(start))
+	if !strings.Contains(gw.logText(), "shutdown incomplete") {
+		t.Fatalf("no shutdown-incomplete line:\n%s", gw.logText())
+	}
+}
