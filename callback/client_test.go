@@ -1,0 +1,105 @@
+package callback
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawServer answers every request with the given raw response (so tests
+// control the status line exactly) after an optional delay.
+func rawServer(t *testing.T, response string, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(delay)
+		conn, buf, _ := w.(http.Hijacker).Hijack()
+		defer conn.Close()
+		buf.WriteString(response)
+		buf.Flush()
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/cb"
+}
+
+func connect(t *testing.T, url string, timeout time.Duration) Result {
+	t.Helper()
+	c := New(Options{URL: url, Timeout: timeout, Concurrency: 2, MaxPending: 4})
+	c.Start()
+	defer c.Stop(context.Background())
+	got := make(chan Result, 1)
+	if err := c.Connect(&Job{Action: ActionConnect, Token: "t", Head: []byte("GET / HTTP/1.0\r\n\r\n"),
+		Done: func(_ *Job, r Result) { got <- r }}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no result")
+	}
+	return Result{}
+}
+
+func resp(status, body string) string {
+	return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " + itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestConnectOutcomes(t *testing.T) {
+	f := func(response string, want Result) {
+		t.Helper()
+		got := connect(t, rawServer(t, response, 0), time.Second)
+		if got.Outcome != want.Outcome || got.Status != want.Status || got.Phrase != want.Phrase ||
+			got.RequestID != want.RequestID || strings.Join(got.Bindings, ",") != strings.Join(want.Bindings, ",") {
+			t.Fatalf("response %q:\n got %+v\nwant %+v", response, got, want)
+		}
+	}
+	f(resp("200 OK", `{"request_id":"r","bindings":["a","b"]}`), Result{Outcome: Accepted, Status: 200, Phrase: "OK", RequestID: "r", Bindings: []string{"a", "b"}})
+	f(resp("204 No Content", ``), Result{Outcome: Accepted, Status: 204, Phrase: "No Content"})
+	f(resp("200 OK", `not json`), Result{Outcome: Accepted, Status: 200, Phrase: "OK"})
+	f(resp("200 OK", `{"request_id":5,"bindings":["a",7]}`), Result{Outcome: Accepted, Status: 200, Phrase: "OK"}) // Node's all-strings rule
+	f(resp("200 OK", `{"bindings":"a"}`), Result{Outcome: Accepted, Status: 200, Phrase: "OK"})
+	f(resp("401 Token Expired", `{}`), Result{Outcome: Rejected, Status: 401, Phrase: "Token Expired"})
+	f(resp("403", `{}`), Result{Outcome: Rejected, Status: 403, Phrase: "Forbidden"})
+	f(resp("400 Bad Request", ``), Result{Outcome: Rejected, Status: 400, Phrase: "Bad Request"})
+	f(resp("404 Not Found", ``), Result{Outcome: BackendError, Status: 404, Phrase: "Not Found"})
+	f(resp("301 Moved Permanently", ``)[:len(resp("301 Moved Permanently", ``))-4]+"Location: http://127.0.0.1:1/\r\n\r\n",
+		Result{Outcome: BackendError, Status: 301, Phrase: "Moved Permanently"}) // redirects are not followed
+}
+
+func TestConnectTimeoutAndUnavailable(t *testing.T) {
+	if got := connect(t, rawServer(t, resp("200 OK", ""), 2*time.Second), 200*time.Millisecond); got.Outcome != Timeout {
+		t.Fatalf("slow backend: %+v", got)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	if got := connect(t, "http://"+addr+"/cb", time.Second); got.Outcome != Unavailable {
+		t.Fatalf("closed port: %+v", got)
+	}
+}
+
+func TestConnectQueueIsBounded(t *testing.T) {
+	c := New(Options{URL: "http://127.0.0.1:1/", Timeout: time.Second, Concurrency: 1, MaxPending: 2})
+	// Not started: nothing drains the queue.
+	for i := 0; i < 2; i++ {
+		if err := c.Connect(&Job{}); err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+	}
+	if err := c.Connect(&Job{}); err != ErrQueueFull {
+		t.Fatalf("third job: %v", err)
+	}
+}
