@@ -3,6 +3,7 @@ package clients
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -38,6 +39,44 @@ func TestChromium(t *testing.T) {
 		return
 	}
 	t.Run("unsafe-id", func(t *testing.T) { checkPreflightReconnect(t, k, b, c) })
+	if t.Failed() {
+		return
+	}
+	t.Run("envelope", func(t *testing.T) { checkEnvelope(t, k, b, c) })
+}
+
+// checkEnvelope: with EVENT_FORMAT=envelope (the Node SSEGateway's format,
+// which existing pages parse), a named event reaches onmessage as
+// {"type":<name>,"payload":<data>} that JSON.parse accepts even when the data
+// spans lines, an unnamed one as its plain data, and ready is still the ready
+// event.
+func checkEnvelope(t *testing.T, k *kit, b *backend, c *nodeClient) {
+	g := startGateway(t, k, b, map[string]string{"EVENT_FORMAT": "envelope"})
+	c.open(t, "envelope", g.url("/envelope?c=envelope"))
+	c.records().waitRecord(t, "envelope", "event", "ready", 1, 15*time.Second)
+	tok := b.nthConnect(t, "envelope", 1, 5*time.Second).Token
+	g.send(t, tok, map[string]any{"name": "task_event", "data": "{\n\"a\": 1,\r\n\"b\": \"x\"\n}", "id": "5"}, false)
+	g.send(t, tok, map[string]any{"data": "Hello"}, false)
+	c.records().waitRecord(t, "envelope", "event", "message", 2, 10*time.Second)
+	evs := c.records().events("envelope")
+	if len(evs) != 3 {
+		t.Fatalf("events %+v, want ready and two messages", evs)
+	}
+	var env struct {
+		Type    string         `json:"type"`
+		Payload map[string]any `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(evs[1].Data), &env); err != nil {
+		t.Fatalf("envelope %q is not JSON: %v", evs[1].Data, err)
+	}
+	if env.Type != "task_event" || env.Payload["a"] != 1.0 || env.Payload["b"] != "x" || evs[1].LastEventID != "5" {
+		t.Errorf("envelope event %q (lastEventId %q), want type task_event, payload {a:1,b:x}, id 5", evs[1].Data, evs[1].LastEventID)
+	}
+	if evs[2].Data != "Hello" || evs[2].LastEventID != "5" {
+		t.Errorf("unnamed event %q lastEventId %q, want \"Hello\" \"5\"", evs[2].Data, evs[2].LastEventID)
+	}
+	c.close(t, "envelope")
+	b.disconnect(t, tok, 10*time.Second)
 }
 
 // checkPreflightReconnect: an id holding a CORS-unsafe byte (":" as in

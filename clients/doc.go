@@ -25,7 +25,9 @@
 // invisible heartbeats, lastEventId following id:, publish to a bound
 // channel, and a reconnect after a server close that honours the retry: hint
 // and sends Last-Event-ID. Chromium is further checked for how it takes a
-// rejection (400/401/403) and a shed answer (capacity reached).
+// rejection (400/401/403) and a shed answer (capacity reached), for a
+// cross-origin reconnect whose id holds a CORS-unsafe byte, and for the
+// envelope event format (EVENT_FORMAT=envelope).
 //
 // The Node packages are installed by `npm ci` in clients/node (from the
 // committed package-lock.json; .ci/install-clients does it, and `make test`
