@@ -55,6 +55,10 @@ type CmdResult struct {
 // Connections is how many streams a publish reached.
 func (r *CmdResult) Connections() int64 { return r.conns.Load() }
 
+// AddConnections adds streams reached elsewhere (a cluster router counting
+// other gateways' deliveries).
+func (r *CmdResult) AddConnections(n int64) { r.conns.Add(n) }
+
 // waiter lets Do wait until every op it posted was applied.
 type waiter struct {
 	n    atomic.Int32
