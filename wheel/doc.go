@@ -71,12 +71,16 @@
 //
 // # Memory
 //
-// Timers live in a slab of 32-byte nodes linked by uint32 indices into
-// doubly linked slot lists, with a free list; the slab grows by doubling only
-// when it is full, so arming and re-arming allocate nothing once it is large
-// enough. A Timer handle is 8 bytes (slab index and generation) embedded in the
-// caller's record; a stale handle (fired, cancelled, slot reused) is detected by
-// the generation, so Cancel and Reset are always safe to call.
+// Timers live in a slab of 32-byte nodes linked by uint32 indices into doubly
+// linked slot lists, with a free list; the slab grows by doubling only when it
+// is full, so arming and re-arming allocate nothing once it is large enough. A
+// wheel adds a fixed 8 KB for its 259 list sentinels, kept in the same slab. At
+// 1M timers the benchmarks measure 32 B of heap per live timer (runtime
+// timers: 112 B; container/heap with pointer items: 32-40 B, and both several
+// times slower per operation). A Timer handle is 8 bytes (slab index and
+// generation) embedded in the caller's record; a stale handle (fired,
+// cancelled, node reused) is detected by the generation, so Cancel and Reset
+// are always safe to call.
 //
 // # Spreading
 //
