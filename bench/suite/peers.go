@@ -178,7 +178,7 @@ func writePeers(cfg *Config, res *PeersResults) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
+	b, err := json.Marshal(res) // one line: the histograms would be thousands of indented lines
 	if err != nil {
 		return err
 	}

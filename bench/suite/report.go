@@ -91,7 +91,7 @@ func writeOutputs(cfg *Config, res *Results) error {
 	if err := writeChart(filepath.Join(dir, latencyChart), latencyCDF(res)); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
+	b, err := json.Marshal(res) // one line: the histograms would be thousands of indented lines
 	if err != nil {
 		return err
 	}
@@ -99,6 +99,20 @@ func writeOutputs(cfg *Config, res *Results) error {
 		return err
 	}
 	return UpdateFile(cfg.Out, SuiteBegin, SuiteEnd, Markdown(res, filepath.ToSlash(rel)))
+}
+
+// Render regenerates cfg.Out's block, the charts and suite.json from a
+// suite.json written by an earlier run (no measuring).
+func Render(cfg Config, from string) (*Results, error) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return nil, err
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("suite: %s: %w", from, err)
+	}
+	return &res, writeOutputs(&cfg, &res)
 }
 
 func writeChart(path string, c Chart) error {
@@ -276,6 +290,9 @@ func abs64(v int64) int64 {
 
 // fmtNum renders a figure; NaN is "—".
 func fmtNum(v float64, unit string) string {
+	if math.Abs(v) < 0.005 {
+		v = 0 // no "-0.00"
+	}
 	switch {
 	case math.IsNaN(v):
 		return "—"
@@ -308,7 +325,11 @@ func ratio(a, b float64) string {
 	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.2f×", a/b)
+	r := a / b
+	if math.Abs(r) < 0.005 {
+		r = 0 // no "-0.00×"
+	}
+	return fmt.Sprintf("%.2f×", r)
 }
 
 func verdict(ok bool, measured bool) string {

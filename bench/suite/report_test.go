@@ -2,6 +2,7 @@ package suite
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -113,10 +114,32 @@ func TestNiceCeilAndFormat(t *testing.T) {
 			t.Errorf("niceCeil(%v) = %v want %v", in, got, want)
 		}
 	}
+	if fmtNum(-0.0001, "") != "0.00" {
+		t.Fatalf("negative zero: %s", fmtNum(-0.0001, ""))
+	}
 	if commas(1234567) != "1,234,567" || commas(-1000) != "-1,000" || fmtNum(math.NaN(), "x") != "—" {
 		t.Fatal("formatting")
 	}
 	if HoldSteps(15000)[1] != 2500 || HoldSteps(15000)[3] != 10000 {
 		t.Fatal("hold steps")
+	}
+}
+
+func TestRenderFromJSON(t *testing.T) {
+	dir := t.TempDir()
+	res := &Results{Streams: 9, Gateway: &ServerRuns{Name: "gateway", Hold: holdOf(1, 2, 3, 4)}}
+	b, _ := json.Marshal(res)
+	from := filepath.Join(dir, "in.json")
+	os.WriteFile(from, b, 0o644)
+	out := filepath.Join(dir, "B.md")
+	if _, err := Render(Config{Out: out, ResultsDir: filepath.Join(dir, "r")}, from); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(out)
+	if !strings.Contains(string(md), "(r/"+memoryChart+")") {
+		t.Fatalf("rendered:\n%s", md)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r", resultsJSON)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -56,11 +56,18 @@ func runSuite(ctx context.Context, args []string, sio stdio) error {
 	fs := newFlagSet("suite", sio.err)
 	var f suiteFlags
 	f.register(fs, true)
+	render := fs.String("render", "", "regenerate the block and charts from this suite.json of an earlier run instead of measuring")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	f.finish("suite", args, sio)
-	res, err := suite.Run(ctx, f.cfg)
+	var res *suite.Results
+	var err error
+	if *render != "" {
+		res, err = suite.Render(f.cfg, *render)
+	} else {
+		res, err = suite.Run(ctx, f.cfg)
+	}
 	if res != nil && f.json {
 		if perr := printJSON(sio.out, res); err == nil {
 			err = perr
