@@ -167,5 +167,7 @@ const es = new EventSource({{.GatewayURL}});
 es.addEventListener('ready', () => { document.getElementById('state').textContent = 'ready'; log('ready'); });
 es.addEventListener('clock', (e) => { document.getElementById('clock').textContent = e.data; log('clock ' + e.data); });
 es.onmessage = (e) => log('message ' + e.data);
+// A rejected stream ends with a 200, so the browser would reconnect: stop it.
+es.addEventListener('rejected', (e) => { es.close(); document.getElementById('state').textContent = 'rejected'; log('rejected ' + e.data); });
 es.onerror = () => { document.getElementById('state').textContent = 'reconnecting'; log('error; readyState=' + es.readyState); };
 </script></body></html>`))

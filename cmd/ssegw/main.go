@@ -61,6 +61,11 @@ func run() int {
 		defer backend.Close()
 	}
 	logConfig(log, cfg, capacity)
+	// Catch signals before anything is announced: a supervisor that reads the
+	// "listening" line may signal at once, and the default action would kill
+	// the process without a drain.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	g, err := gateway.Start(cfg, capacity, log)
 	if err != nil {
 		log.Error("start", "err", err)
@@ -70,7 +75,7 @@ func run() int {
 	if backend != nil {
 		log.Info("demo ready: open the page in a browser", "url", backend.URL())
 	}
-	return waitAndShutdown(g, cfg, log)
+	return waitAndShutdown(g, cfg, log, sig)
 }
 
 func startDemo(cfg *config.Config, log *slog.Logger) (*demo.Backend, error) {
@@ -89,9 +94,7 @@ func startDemo(cfg *config.Config, log *slog.Logger) (*demo.Backend, error) {
 	return b, nil
 }
 
-func waitAndShutdown(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) int {
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+func waitAndShutdown(g *gateway.Gateway, cfg *config.Config, log *slog.Logger, sig <-chan os.Signal) int {
 	select {
 	case err := <-g.EngineDone():
 		log.Error("event engine stopped", "err", err)
