@@ -39,6 +39,7 @@ type PeersResults struct {
 	Seconds      float64     `json:"seconds"`
 	Streams      int         `json:"streams"`
 	NginxVersion string      `json:"nginx_version"`
+	NginxConf    string      `json:"nginx_conf"`
 	Command      string      `json:"command"`
 	Commands     []string    `json:"commands"`
 	Nchan        *ServerRuns `json:"nchan"`
@@ -139,6 +140,7 @@ func (s *suiteRun) peers(ctx context.Context, pc *PeersConfig, res *PeersResults
 	}
 	conf := strings.NewReplacer("{{MODULE}}", pc.Module, "{{DIR}}", dir, "{{SUB}}", sub, "{{PUB}}", pub,
 		"{{FILES}}", fmt.Sprint(nginxFiles), "{{PING}}", fmt.Sprint(max(1, int(cfg.Heartbeat/time.Second)))).Replace(nchanConf)
+	res.NginxConf = conf
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
@@ -159,7 +161,7 @@ func (s *suiteRun) peers(ctx context.Context, pc *PeersConfig, res *PeersResults
 		return err
 	}
 	defer cl.stop()
-	s.res.Commands = append(s.res.Commands, fmt.Sprintf("nginx -p %s -c %s   # config below", dir, confPath))
+	s.res.Commands = append(s.res.Commands, fmt.Sprintf("nginx -p %s -c %s   # the config below", dir, confPath))
 	nt := target{name: "nginx+nchan", stream: netip.MustParseAddrPort(sub), control: "http://" + pub, pid: ng.PID()}
 	ct := target{name: "ceiling", stream: netip.MustParseAddrPort(cl.addr("listen")),
 		control: "http://" + cl.addr("control"), pid: cl.PID()}
@@ -220,5 +222,8 @@ func PeersMarkdown(res *PeersResults, rel string) string {
 		w("%s\n", c)
 	}
 	w("```\n")
+	if res.NginxConf != "" {
+		w("\nnginx.conf (written to a temporary directory):\n\n```nginx\n%s```\n", res.NginxConf)
+	}
 	return b.String()
 }

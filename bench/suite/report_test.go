@@ -143,3 +143,14 @@ func TestRenderFromJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPeersMarkdown(t *testing.T) {
+	res := &PeersResults{Streams: 9, NginxVersion: "nginx/1", NginxConf: "events {}\n",
+		Nchan: &ServerRuns{Name: "nginx+nchan", Hold: holdOf(1000, 4000, 5000, 10000)}, Ceiling: &ServerRuns{Name: "ceiling"}}
+	md := PeersMarkdown(res, "bench/results")
+	for _, want := range []string{"| RSS per idle stream, slope N/3→N | 1.00 B | — | — |", "nginx/1", "```nginx\nevents {}\n```"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("peers block lacks %q:\n%s", want, md)
+		}
+	}
+}
