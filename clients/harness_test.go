@@ -1,6 +1,8 @@
 package clients
 
 import (
+	"ssegw/internal/testkit"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -27,13 +29,7 @@ import (
 // waited for.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, what, d, cond)
 }
 
 // holdsFor checks that cond stays true for the whole window d (a bounded
@@ -136,40 +132,14 @@ func (l *lockedBuf) Bytes() []byte {
 
 // ---- the real gateway ------------------------------------------------------
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	testkit.Cleanup()
 	os.Exit(code)
 }
 
 // gatewayBinary builds cmd/ssegw once per test run.
-func gatewayBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "ssegw-clients-bin")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "ssegw")
-		out, err := exec.Command("go", "build", "-o", binPath, "ssegw/cmd/ssegw").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ssegw/cmd/ssegw: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func gatewayBinary(t *testing.T) string { return testkit.GatewayBinary(t) }
 
 // gateway is the real binary running as a child process.
 type gateway struct {

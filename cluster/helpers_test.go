@@ -1,6 +1,8 @@
 package cluster_test
 
 import (
+	"ssegw/internal/testkit"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -32,13 +34,7 @@ const (
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, what, d, cond)
 }
 
 // ---- an embedded NATS server ----------------------------------------------

@@ -1,11 +1,12 @@
 package gateway_test
 
 import (
+	"ssegw/internal/testkit"
+
 	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,31 +15,13 @@ import (
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // gatewayBinary builds cmd/ssegw once per test run.
-func gatewayBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ssegw-test-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "ssegw")
-		out, err := exec.Command("go", "build", "-o", binPath, "ssegw/cmd/ssegw").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+func gatewayBinary(t *testing.T) string { return testkit.GatewayBinary(t) }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testkit.Cleanup()
+	os.Exit(code)
 }
 
 // childGateway is the real binary running as a separate process.

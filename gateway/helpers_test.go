@@ -3,35 +3,27 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"ssegw/config"
 	"ssegw/gateway"
+	"ssegw/internal/testkit"
 	"ssegw/loop"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, what, d, cond)
 }
 
 // ---- a real backend -------------------------------------------------------
@@ -181,37 +173,8 @@ type gw struct {
 // test defaults (heartbeat 1 s).
 func startGateway(t *testing.T, env map[string]string) *gw {
 	t.Helper()
-	base := map[string]string{
-		"LISTEN_ADDR": "127.0.0.1:0", "CONTROL_ADDR": "127.0.0.1:0", "HEARTBEAT_INTERVAL_SECONDS": "1",
-		"EVENT_LOOPS": "2", "SHUTDOWN_TIMEOUT_SECONDS": "5",
-	}
-	for k, v := range env {
-		base[k] = v
-	}
-	cfg, err := config.Load(nil, func(k string) string { return base[k] }, 2, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	capacity, err := gateway.RaiseFDLimit(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	level := slog.LevelWarn
-	if os.Getenv("SSEGW_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	g, err := gateway.Start(cfg, capacity, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	g := testkit.StartGateway(t, map[string]string{"HEARTBEAT_INTERVAL_SECONDS": "1", "EVENT_LOOPS": "2",
+		"SHUTDOWN_TIMEOUT_SECONDS": "5"}, env, slog.LevelWarn)
 	return &gw{Gateway: g, t: t}
 }
 
