@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 20s
 BIN       ?= bin
 
-.PHONY: help build run test test-race test-stress fuzz bench bench-micro bench-peers lint fmt vet clean clients-deps
+.PHONY: help build run test test-race test-stress fuzz bench bench-micro bench-peers lint fmt vet clean test-deps
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,22 +16,19 @@ build: ## build bin/ssegw and bin/ssegw-bench
 run: build ## run the gateway with the built-in demo backend (open the printed URL)
 	./$(BIN)/ssegw --demo
 
-test: lint clients-deps ## every test: the race-enabled suite, then the scale tests at full size (what CI runs)
+test: lint test-deps ## every test: the race-enabled suite, then the scale tests at full size (what CI runs)
 	$(GO) test -race -count=1 $(PKGS)
 	$(GO) test -count=1 -run '^TestScale' $(PKGS)
 
-test-race: clients-deps ## alias of the race-enabled unit and end-to-end tests
+test-race: test-deps ## alias of the race-enabled unit and end-to-end tests
 	$(GO) test -race -count=1 $(PKGS)
 
-# The real-client tests (clients/) drive Node.js scripts; their npm packages
-# are installed from the committed lock file when missing or stale. Chromium
-# itself comes from Debian: .ci/install-clients installs both.
-NODE_DEPS := clients/node/node_modules/.package-lock.json
-
-clients-deps: $(NODE_DEPS) ## npm ci in clients/node when node_modules is missing or older than the lock file
-
-$(NODE_DEPS): clients/node/package.json clients/node/package-lock.json
-	npm ci --prefix clients/node --no-audit --no-fund
+# The real-client tests (clients/) need Chromium from Debian and the npm
+# packages pinned in clients/node; .ci/install-clients installs whatever is
+# missing (apt-get only when /usr/bin/chromium is absent), so `make test` works
+# on a fresh machine.
+test-deps: ## install what the tests need (Chromium, npm packages) when missing
+	.ci/install-clients
 
 test-stress: ## long stress tests behind the `stress` build tag
 	$(GO) test -tags stress -count=1 -timeout 30m $(PKGS)
