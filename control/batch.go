@@ -23,13 +23,13 @@ func (s *Server) batch(w http.ResponseWriter, body []byte) {
 	cmds := make([]loop.Command, 0, len(items))
 	index := make([]int, 0, len(items)) // cmds[k] is items[index[k]]
 	for i, raw := range items {
-		fields, e := parseObject(raw, false)
+		fields, e := readFields(raw, false)
 		if e != nil {
 			errs[i] = e
 			continue
 		}
-		_, publish := fields["channel"]
-		parsed[i], errs[i] = commandFrom(fields, publish)
+		publish := fields.channel != nil
+		parsed[i], errs[i] = commandFrom(&fields, publish)
 		if errs[i] == nil {
 			cmds = append(cmds, s.toLoop(&parsed[i]))
 			index = append(index, i)

@@ -2,7 +2,6 @@ package control
 
 import (
 	"bytes"
-	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -54,37 +53,53 @@ type command struct {
 
 // parseCommand validates one send (publish false) or publish (publish true)
 // object in the contract's order. Every check runs before any token lookup.
-func parseCommand(raw json.RawMessage, publish bool) (command, *apiError) {
-	fields, e := parseObject(raw, publish)
+// raw must be valid JSON (the handlers check it first).
+func parseCommand(raw []byte, publish bool) (command, *apiError) {
+	f, e := readFields(raw, publish)
 	if e != nil {
 		return command{publish: publish}, e
 	}
-	return commandFrom(fields, publish)
+	return commandFrom(&f, publish)
 }
 
-// parseObject reads the top-level object of a command.
-func parseObject(raw json.RawMessage, publish bool) (map[string]json.RawMessage, *apiError) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		if isArray(raw) { // Node.js: a top-level [] fails the token check
-			return nil, targetError(publish)
+// cmdFields are the raw values of a command's keys; nil means absent.
+type cmdFields struct{ token, channel, event, close []byte }
+
+// readFields finds a command object's keys.
+func readFields(raw []byte, publish bool) (cmdFields, *apiError) {
+	var f cmdFields
+	ok := objectFields(raw, func(k, v []byte) {
+		switch string(k) {
+		case "token":
+			f.token = v
+		case "channel":
+			f.channel = v
+		case "event":
+			f.event = v
+		case "close":
+			f.close = v
 		}
-		return nil, errNotObject
+	})
+	if !ok {
+		if isArray(raw) { // Node.js: a top-level [] fails the token check
+			return f, targetError(publish)
+		}
+		return f, errNotObject
 	}
-	return fields, nil
+	return f, nil
 }
 
 // commandFrom validates the fields of a command object.
-func commandFrom(fields map[string]json.RawMessage, publish bool) (command, *apiError) {
+func commandFrom(f *cmdFields, publish bool) (command, *apiError) {
 	cmd := command{publish: publish}
-	key, missing := "token", errTokenMissing
+	target, missing := f.token, errTokenMissing
 	if publish {
-		key, missing = "channel", errChannelMissing
+		target, missing = f.channel, errChannelMissing
 	}
-	if !readNonEmptyString(fields[key], &cmd.target) {
+	if !readNonEmptyString(target, &cmd.target) {
 		return cmd, missing
 	}
-	if e := parseEventAndClose(fields, &cmd); e != nil {
+	if e := parseEventAndClose(f, &cmd); e != nil {
 		return cmd, e
 	}
 	return cmd, nil
@@ -97,35 +112,46 @@ func targetError(publish bool) *apiError {
 	return errTokenMissing
 }
 
-func isArray(raw json.RawMessage) bool {
+func isArray(raw []byte) bool {
 	t := bytes.TrimLeft(raw, " \t\r\n")
 	return len(t) > 0 && t[0] == '['
 }
 
+// eventFields are the raw values of an event's keys; nil means absent.
+type eventFields struct{ name, data, id, retry []byte }
+
 // parseEventAndClose runs checks 2 to 8.
-func parseEventAndClose(fields map[string]json.RawMessage, cmd *command) *apiError {
-	evRaw, hasEvent := fields["event"]
-	var ev map[string]json.RawMessage
-	if hasEvent {
-		t := bytes.TrimSpace(evRaw)
-		if len(t) == 0 || (t[0] != '{' && t[0] != '[') {
+func parseEventAndClose(f *cmdFields, cmd *command) *apiError {
+	var ev eventFields
+	if f.event != nil {
+		switch f.event[0] {
+		case '[':
+			return errEventData // an array is an object to Node, without data
+		case '{':
+		default:
 			return errEventType // null or not an object
 		}
-		if t[0] == '[' {
-			return errEventData // an array is an object to Node, without data
-		}
-		if json.Unmarshal(t, &ev) != nil {
-			return errEventType
-		}
-		if !readString(ev["data"], &cmd.event.Data) {
+		objectFields(f.event, func(k, v []byte) {
+			switch string(k) {
+			case "name":
+				ev.name = v
+			case "data":
+				ev.data = v
+			case "id":
+				ev.id = v
+			case "retry":
+				ev.retry = v
+			}
+		})
+		if !readString(ev.data, &cmd.event.Data) {
 			return errEventData
 		}
-		if name, ok := ev["name"]; ok && !readString(name, &cmd.event.Name) {
+		if ev.name != nil && !readString(ev.name, &cmd.event.Name) {
 			return errEventNameType
 		}
 	}
-	if c, ok := fields["close"]; ok {
-		switch string(bytes.TrimSpace(c)) {
+	if f.close != nil {
+		switch string(f.close) {
 		case "true":
 			cmd.close = true
 		case "false":
@@ -133,42 +159,30 @@ func parseEventAndClose(fields map[string]json.RawMessage, cmd *command) *apiErr
 			return errCloseType
 		}
 	}
-	if !hasEvent {
+	if f.event == nil {
 		return nil
 	}
 	cmd.hasEvent = true
-	return parseEventExtras(ev, &cmd.event)
+	return parseEventExtras(&ev, &cmd.event)
 }
 
 // parseEventExtras runs checks 6 to 8: name, id and retry.
-func parseEventExtras(ev map[string]json.RawMessage, e *sse.Event) *apiError {
+func parseEventExtras(ev *eventFields, e *sse.Event) *apiError {
 	if strings.ContainsAny(e.Name, "\r\n\x00") {
 		return errEventName
 	}
-	if id, ok := ev["id"]; ok {
-		if !readString(id, &e.ID) || strings.ContainsAny(e.ID, "\r\n\x00") {
+	if ev.id != nil {
+		if !readString(ev.id, &e.ID) || strings.ContainsAny(e.ID, "\r\n\x00") {
 			return errEventID
 		}
 		e.HasID = true
 	}
-	if r, ok := ev["retry"]; ok {
-		n, err := strconv.ParseUint(string(bytes.TrimSpace(r)), 10, 63)
+	if ev.retry != nil {
+		n, err := strconv.ParseUint(string(ev.retry), 10, 63)
 		if err != nil {
 			return errEventRetry
 		}
 		e.Retry, e.HasRetry = n, true
 	}
 	return nil
-}
-
-func readString(raw json.RawMessage, dst *string) bool {
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 || t[0] != '"' {
-		return false
-	}
-	return json.Unmarshal(t, dst) == nil
-}
-
-func readNonEmptyString(raw json.RawMessage, dst *string) bool {
-	return readString(raw, dst) && *dst != ""
 }

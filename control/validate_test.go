@@ -21,6 +21,7 @@ func FuzzParseCommand(f *testing.F) {
 		if !json.Valid(body) {
 			return // the handler answers INVALID_JSON before parsing
 		}
+		checkFieldsAgainstEncodingJSON(t, body)
 		cmd, e := parseCommand(body, publish)
 		if e != nil {
 			if !named[e] {
@@ -32,4 +33,37 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("accepted a bad command %+v from %q", cmd, body)
 		}
 	})
+}
+
+// checkFieldsAgainstEncodingJSON: the scanner finds exactly the top-level
+// values encoding/json finds (same keys, last duplicate wins, same raw bytes).
+func checkFieldsAgainstEncodingJSON(t *testing.T, body []byte) {
+	t.Helper()
+	var ref map[string]json.RawMessage
+	refErr := json.Unmarshal(body, &ref)
+	got := map[string][]byte{}
+	ok := objectFields(body, func(k, v []byte) { got[string(k)] = v })
+	if ok != (refErr == nil && ref != nil) {
+		t.Fatalf("%q: scanner object=%v, encoding/json err=%v", body, ok, refErr)
+	}
+	if !ok {
+		return
+	}
+	// The keys a command reads (others, with invalid UTF-8 say, differ only in
+	// how their name is spelled, which nothing looks at).
+	for _, k := range []string{"token", "channel", "event", "close", "name", "data", "id", "retry"} {
+		if string(got[k]) != string(ref[k]) {
+			t.Fatalf("%q: key %q: scanner %q, encoding/json %q", body, k, got[k], ref[k])
+		}
+	}
+}
+
+func BenchmarkParseCommand(b *testing.B) {
+	body := []byte(`{"token":"0b7c6a52-6f45-4f25-8a2f-0c1e0e2f3a4b","event":{"name":"update","data":"{\"price\":101.25,\"sym\":\"ABC\"}","id":"12345"}}`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, e := parseCommand(body, false); e != nil {
+			b.Fatal(e)
+		}
+	}
 }
