@@ -72,11 +72,10 @@ func appendBatch(parsed []command, errs []*apiError, index []int, results []loop
 func splitBatch(body []byte) ([]json.RawMessage, *apiError) {
 	t := bytes.TrimSpace(body)
 	if len(t) > 0 && t[0] == '[' {
-		var items []json.RawMessage
-		if json.Unmarshal(t, &items) != nil {
+		if !json.Valid(t) {
 			return nil, errInvalidJSON
 		}
-		return checkBatchSize(items)
+		return checkBatchSize(arrayItems(t))
 	}
 	var items []json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(t))
@@ -101,4 +100,19 @@ func checkBatchSize(items []json.RawMessage) ([]json.RawMessage, *apiError) {
 		return nil, errBatchTooLarge
 	}
 	return items, nil
+}
+
+// arrayItems splits a valid JSON array into its raw elements.
+func arrayItems(arr []byte) []json.RawMessage {
+	var items []json.RawMessage
+	i := skipSpace(arr, 1)
+	for i < len(arr) && arr[i] != ']' {
+		end := skipValue(arr, i)
+		items = append(items, arr[i:end])
+		i = skipSpace(arr, end)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return items
 }

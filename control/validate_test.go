@@ -67,3 +67,28 @@ func BenchmarkParseCommand(b *testing.B) {
 		}
 	}
 }
+
+// FuzzArrayItems: splitting a valid array gives what encoding/json gives.
+func FuzzArrayItems(f *testing.F) {
+	for _, s := range []string{`[]`, `[1]`, `[ {"a":[1,{"b":"]"}]} , "x\"]" ,null ]`, `[[],[[]]]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var ref []json.RawMessage
+		trimmed := bytesTrim(body)
+		if len(trimmed) == 0 || trimmed[0] != '[' || json.Unmarshal(body, &ref) != nil {
+			return // the batch handler splits only arrays
+		}
+		got := arrayItems(trimmed)
+		if len(got) != len(ref) {
+			t.Fatalf("%q: %d items, encoding/json %d", body, len(got), len(ref))
+		}
+		for i := range ref {
+			if string(got[i]) != string(ref[i]) {
+				t.Fatalf("%q: item %d %q, encoding/json %q", body, i, got[i], ref[i])
+			}
+		}
+	})
+}
+
+func bytesTrim(b []byte) []byte { return []byte(strings.TrimSpace(string(b))) }
