@@ -1,7 +1,6 @@
 package callback
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,14 +71,13 @@ const failLogEvery = time.Second
 // Client sends callbacks from a fixed pool of workers.
 type Client struct {
 	opts     Options
-	hc       *http.Client
+	target   *target
+	live     conns // connections in use, closed by Stop
 	connects chan *Job
 	discMu   sync.Mutex
 	discQ    []*Job
 	discWake chan struct{}
 	stop     chan struct{}
-	base     context.Context    // parent of every request; cancelled by Stop
-	abort    context.CancelFunc // cancels requests still in flight at Stop
 	wg       sync.WaitGroup
 	failMu   sync.Mutex
 	failLast time.Time
@@ -92,29 +90,18 @@ type Client struct {
 var ErrQueueFull = errors.New("callback: connect queue full")
 
 // New makes a client; Start runs its workers.
-func New(o Options) *Client {
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        o.Concurrency,
-		MaxIdleConnsPerHost: o.Concurrency,
-		MaxConnsPerHost:     o.Concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+func New(o Options) (*Client, error) {
+	t, err := parseTarget(o.URL)
+	if err != nil {
+		return nil, err
 	}
-	base, abort := context.WithCancel(context.Background())
 	return &Client{
-		base:  base,
-		abort: abort,
-		opts:  o,
-		hc: &http.Client{
-			Transport:     tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		opts:     o,
+		target:   t,
 		connects: make(chan *Job, o.MaxPending),
 		discWake: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
-	}
+	}, nil
 }
 
 // Start launches the workers.
@@ -130,10 +117,9 @@ func (c *Client) Start() {
 // ends are aborted, so Stop returns within ctx's deadline.
 func (c *Client) Stop(ctx context.Context) bool {
 	ok := c.Flush(ctx)
-	c.abort()
+	c.live.abortAll()
 	close(c.stop)
 	c.wg.Wait()
-	c.hc.CloseIdleConnections()
 	return ok
 }
 
@@ -192,19 +178,27 @@ func (c *Client) popDisconnect() *Job {
 	return j
 }
 
+// worker is one of the CALLBACK_CONCURRENCY goroutines that talk to the backend.
+type worker struct {
+	c    *Client
+	enc  Encoder
+	body []byte
+	conn backendConn
+}
+
 func (c *Client) worker() {
 	defer c.wg.Done()
-	var enc Encoder
-	var body []byte
+	w := &worker{c: c}
+	defer w.closeConn()
 	for {
 		if j := c.popDisconnect(); j != nil {
-			body = c.run(&enc, body[:0], j)
+			w.run(j)
 			c.idle.Done()
 			continue
 		}
 		select {
 		case j := <-c.connects:
-			body = c.run(&enc, body[:0], j)
+			w.run(j)
 		case <-c.discWake:
 		case <-c.stop:
 			return
@@ -212,43 +206,16 @@ func (c *Client) worker() {
 	}
 }
 
-func (c *Client) run(enc *Encoder, body []byte, j *Job) []byte {
-	body = enc.AppendPayload(body, j.Action, j.Reason, j.Token, j.Head)
+func (w *worker) run(j *Job) {
+	w.body = w.enc.AppendPayload(w.body[:0], j.Action, j.Reason, j.Token, j.Head)
 	start := time.Now()
 	inflight.Add(1)
-	res := c.post(body, j.Action == ActionConnect)
+	res := w.post(w.body, j.Action == ActionConnect)
 	inflight.Add(-1)
 	observe(j.Action, res.Outcome, time.Since(start))
 	if j.Done != nil {
 		j.Done(j, res)
 	}
-	return body
-}
-
-func (c *Client) post(body []byte, wantBody bool) Result {
-	ctx, cancel := context.WithTimeout(c.base, c.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.opts.URL, bytes.NewReader(body))
-	if err != nil {
-		return Result{Outcome: Unavailable}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "ssegw")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.logFailure(err)
-		if ctx.Err() != nil || isTimeout(err) {
-			return Result{Outcome: Timeout}
-		}
-		return Result{Outcome: Unavailable}
-	}
-	defer resp.Body.Close()
-	res := classify(resp)
-	if res.Outcome == Accepted && wantBody {
-		parseAccept(resp.Body, &res)
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody)) // keep the connection reusable
-	return res
 }
 
 func (c *Client) logFailure(err error) {

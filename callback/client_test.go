@@ -1,12 +1,14 @@
 package callback
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -34,7 +36,10 @@ func rawServer(t *testing.T, response string, delay time.Duration) string {
 
 func connect(t *testing.T, url string, timeout time.Duration) Result {
 	t.Helper()
-	c := New(Options{URL: url, Timeout: timeout, Concurrency: 2, MaxPending: 4})
+	c, err := New(Options{URL: url, Timeout: timeout, Concurrency: 2, MaxPending: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.Start()
 	defer c.Stop(context.Background())
 	got := make(chan Result, 1)
@@ -92,7 +97,7 @@ func TestConnectTimeoutAndUnavailable(t *testing.T) {
 }
 
 func TestConnectQueueIsBounded(t *testing.T) {
-	c := New(Options{URL: "http://127.0.0.1:1/", Timeout: time.Second, Concurrency: 1, MaxPending: 2})
+	c, _ := New(Options{URL: "http://127.0.0.1:1/", Timeout: time.Second, Concurrency: 1, MaxPending: 2})
 	// Not started: nothing drains the queue.
 	for i := 0; i < 2; i++ {
 		if err := c.Connect(&Job{}); err != nil {
@@ -101,5 +106,136 @@ func TestConnectQueueIsBounded(t *testing.T) {
 	}
 	if err := c.Connect(&Job{}); err != ErrQueueFull {
 		t.Fatalf("third job: %v", err)
+	}
+}
+
+// keepAliveServer is a plain net/http backend that counts new connections and
+// answers with body; closeIdle closes its idle connections.
+func keepAliveServer(t *testing.T, body string, chunked bool) (url string, conns func() int64) {
+	t.Helper()
+	var n atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			if !json.Valid(b) || r.Header.Get("Content-Type") != "application/json" || r.Method != "POST" || r.URL.RawQuery != "k=v" {
+				http.Error(w, "bad callback", 500)
+				return
+			}
+			if chunked {
+				w.(http.Flusher).Flush() // forces chunked framing
+			}
+			_, _ = io.WriteString(w, body)
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				n.Add(1)
+			}
+		},
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/cb?k=v", n.Load
+}
+
+func TestKeepAliveReuseAndChunkedBodies(t *testing.T) {
+	url, conns := keepAliveServer(t, `{"bindings":["x","y"],"request_id":"r"}`, true)
+	c, err := New(Options{URL: url, Timeout: 2 * time.Second, Concurrency: 1, MaxPending: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	defer c.Stop(context.Background())
+	for i := 0; i < 10; i++ {
+		got := make(chan Result, 1)
+		c.Connect(&Job{Action: ActionConnect, Token: "t", Head: []byte("GET / HTTP/1.0\r\n\r\n"), Done: func(_ *Job, r Result) { got <- r }})
+		r := <-got
+		if r.Outcome != Accepted || strings.Join(r.Bindings, ",") != "x,y" || r.RequestID != "r" {
+			t.Fatalf("callback %d: %+v", i, r)
+		}
+	}
+	if n := conns(); n != 1 {
+		t.Fatalf("%d connections for 10 callbacks from one worker, want 1 kept alive", n)
+	}
+}
+
+// oneShotServer answers one request per connection as if it would keep the
+// connection alive, then closes it: the next request on it fails.
+func oneShotServer(t *testing.T) (url string, conns, closed func() int64) {
+	t.Helper()
+	var n, shut atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			go func() {
+				defer shut.Add(1)
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/cb", n.Load, shut.Load
+}
+
+// TestClosedKeepAliveConnectionIsReplaced: a connection the backend closed
+// while idle is noticed before the next request, which goes out (once) on a
+// new connection.
+func TestClosedKeepAliveConnectionIsReplaced(t *testing.T) {
+	url, conns, closed := oneShotServer(t)
+	c, err := New(Options{URL: url, Timeout: 2 * time.Second, Concurrency: 1, MaxPending: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	defer c.Stop(context.Background())
+	for i := 0; i < 3; i++ {
+		got := make(chan Result, 1)
+		c.Connect(&Job{Action: ActionConnect, Token: "t", Head: []byte("GET / HTTP/1.0\r\n\r\n"), Done: func(_ *Job, r Result) { got <- r }})
+		if r := <-got; r.Outcome != Accepted {
+			t.Fatalf("callback %d over a connection the backend had closed: %+v", i, r)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for closed() < int64(i+1) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // until the backend has closed it
+		}
+	}
+	if n := conns(); n != 3 {
+		t.Fatalf("%d connections, want one per callback", n)
+	}
+}
+
+func TestStopAbortsInFlightCallbacks(t *testing.T) {
+	url := rawServer(t, resp("200 OK", ""), time.Minute)
+	c, err := New(Options{URL: url, Timeout: time.Minute, Concurrency: 1, MaxPending: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	c.Disconnect(&Job{Action: ActionDisconnect, Reason: "server_closed", Token: "t", Head: []byte("GET / HTTP/1.0\r\n\r\n")})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if c.Stop(ctx) {
+		t.Fatalf("Stop reported every disconnect sent, but the backend never answered")
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("Stop took %v", el)
 	}
 }

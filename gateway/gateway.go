@@ -112,8 +112,10 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		}
 	}
 	if cfg.CallbackURL != "" {
-		g.Callbacks = callback.New(callback.Options{URL: cfg.CallbackURL, Timeout: cfg.CallbackTimeout,
-			Concurrency: cfg.CallbackConcurrency, MaxPending: cfg.MaxPendingConnects, Logger: log})
+		if g.Callbacks, err = callback.New(callback.Options{URL: cfg.CallbackURL, Timeout: cfg.CallbackTimeout,
+			Concurrency: cfg.CallbackConcurrency, MaxPending: cfg.MaxPendingConnects, Logger: log}); err != nil {
+			return nil, fmt.Errorf("CALLBACK_URL: %w", err)
+		}
 		g.Callbacks.Start()
 	}
 	lopts := loop.Options{
