@@ -3,6 +3,8 @@ GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 20s
 BIN       ?= bin
+# Packages with TestScale* tests (run again at full size, without -race).
+SCALE_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func TestScale' .)))
 
 .PHONY: help build run test test-race test-stress fuzz bench bench-micro bench-peers lint fmt vet clean test-deps
 
@@ -18,7 +20,7 @@ run: build ## run the gateway with the built-in demo backend (open the printed U
 
 test: lint test-deps ## every test: the race-enabled suite, then the scale tests at full size (what CI runs)
 	$(GO) test -race -count=1 $(PKGS)
-	$(GO) test -count=1 -run '^TestScale' $(PKGS)
+	$(GO) test -count=1 -run '^TestScale' $(SCALE_PKGS)
 
 test-race: test-deps ## alias of the race-enabled unit and end-to-end tests
 	$(GO) test -race -count=1 $(PKGS)
