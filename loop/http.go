@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"ssegw/httpparse"
 	"ssegw/sse"
@@ -106,7 +107,7 @@ func (ls *loopState) badRequest(cs *conn, err error) {
 		code = "HTTP_VERSION_NOT_SUPPORTED"
 	}
 	badRequests.Inc()
-	ls.respondError(cs, status, code, err.Error(), false)
+	ls.respondError(cs, status, code, strings.TrimPrefix(err.Error(), "httpparse: "), false)
 }
 
 // headTimeout closes a connection whose request head did not arrive in time.
