@@ -90,7 +90,7 @@ func (ls *loopState) discardAfterHead(cs *conn) {
 	n, _ := cs.c.Discard(-1)
 	cs.inbound += uint32(n)
 	if cs.inbound > maxInboundAfterHead {
-		ls.abort(cs, ReasonError)
+		ls.closeNow(cs, ReasonError)
 	}
 }
 

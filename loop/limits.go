@@ -22,17 +22,6 @@ const (
 	// protocol error.
 	maxInboundAfterHead = 64 << 10
 
-	// socketReserve is the number of descriptors kept free for everything that
-	// is not a public socket: the control listener and its clients, callback
-	// connections, log files, the epoll and event fds. It is added to
-	// CALLBACK_CONCURRENCY (each in-flight callback holds a socket).
-	socketReserve = 128
-
-	// nonStreamHeadroom is the share of sockets above MAX_CONNECTIONS (when it
-	// is derived) left for connections that are not streams yet (heads being
-	// read, health checks, shed answers), so capacity shedding can still answer.
-	nonStreamHeadroomDiv = 20
-
 	// shedLingerMax bounds the sockets shed at accept that are kept half-closed
 	// until the client's FIN; they are over the socket cap, so they come out of
 	// the descriptor reserve. Past it, a shed socket is closed at once.

@@ -145,7 +145,7 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 		}
 	}
 	ls.bind(cs, r.Bindings)
-	ls.writeMessage(cs, sse.Ready)
+	ls.writeFixed(cs, readyChunk, sse.Ready)
 	if cs.state != stStream {
 		return
 	}
@@ -198,14 +198,24 @@ func (ls *loopState) heartbeat(cs *conn, due int64) {
 		return
 	}
 	ls.counters.heartbeats.Add(1)
-	if cs.has(fChunked) {
-		ls.writeRaw(cs, heartbeatChunk)
-	} else {
-		ls.writeRaw(cs, sse.Heartbeat)
-	}
+	ls.writeFixed(cs, heartbeatChunk, sse.Heartbeat)
 }
 
-var heartbeatChunk = newRawFrame(sse.Heartbeat).bytes(true)
+// The fixed messages every stream gets, wrapped as chunks once.
+var (
+	heartbeatChunk = newRawFrame(sse.Heartbeat).bytes(true)
+	readyChunk     = newRawFrame(sse.Ready).bytes(true)
+)
+
+// writeFixed writes one of the fixed messages: its pre-wrapped chunk on
+// HTTP/1.1, the bare message on HTTP/1.0.
+func (ls *loopState) writeFixed(cs *conn, chunk, msg []byte) {
+	if cs.has(fChunked) {
+		ls.writeRaw(cs, chunk)
+	} else {
+		ls.writeRaw(cs, msg)
+	}
+}
 
 // applySend writes one send (event and/or close) to a streaming connection.
 func (ls *loopState) applySend(cs *conn, fr *Frame, closeAfter bool, now int64) {
@@ -264,7 +274,7 @@ func (ls *loopState) afterWrite(cs *conn) {
 	if pendingBytes > ls.srv.opts.WriteBufferLimit {
 		slowConsumers.Inc()
 		ls.srv.logSlow(cs, pendingBytes)
-		ls.abort(cs, ReasonError)
+		ls.closeNow(cs, ReasonError)
 		return
 	}
 	if pendingBytes > 0 && !cs.wtimer.Armed() {
@@ -287,7 +297,7 @@ func (ls *loopState) writeDeadline(cs *conn, due int64) {
 	}
 	if int32(p) >= cs.wmark {
 		writeTimeouts.Inc()
-		ls.abort(cs, ReasonError)
+		ls.closeNow(cs, ReasonError)
 		return
 	}
 	cs.wmark = int32(p)
@@ -350,12 +360,8 @@ func (ls *loopState) sendDisconnect(cs *conn, r Reason) {
 	ls.srv.opts.Callbacks.Disconnect(&callback.Job{Action: callback.ActionDisconnect, Reason: r.String(), Token: cs.token.String(), Head: cs.head})
 }
 
-// abort ends a connection now (slow consumer, protocol error, write deadline).
-func (ls *loopState) abort(cs *conn, r Reason) {
-	ls.closeNow(cs, r)
-}
-
-// closeNow asks gnet to close the connection; OnClose does the bookkeeping.
+// closeNow ends a connection now (slow consumer, protocol error, write
+// deadline, idle head): gnet closes it and OnClose does the bookkeeping.
 func (ls *loopState) closeNow(cs *conn, r Reason) {
 	if cs.state == stClosed || (cs.state == stClosing && cs.reason != ReasonNone) {
 		return
