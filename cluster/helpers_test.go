@@ -217,15 +217,7 @@ func (g *gw) control(path, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (g *gw) readyz() (int, string) {
-	resp, err := http.Get("http://" + g.ControlAddr() + "/readyz")
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
+func (g *gw) readyz() (int, string) { return testkit.Get(g.ControlAddr() + "/readyz") }
 
 // ---- a raw TCP client ------------------------------------------------------
 

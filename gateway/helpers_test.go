@@ -357,15 +357,7 @@ func assertIdle(t *testing.T, g *gw) {
 	})
 }
 
-func controlGet(url string) (int, string) {
-	resp, err := http.Get("http://" + url)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
+func controlGet(addrPath string) (int, string) { return testkit.Get(addrPath) }
 
 // scrapeControl reads the gateway's /metrics.
 func scrapeControl(t *testing.T, g *gw) map[string]float64 {

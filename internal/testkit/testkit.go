@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,4 +108,16 @@ func StartGateway(t testing.TB, defaults, env map[string]string, minLevel slog.L
 		}
 	})
 	return g
+}
+
+// Get fetches http://addrPath and returns the status and body; a transport
+// error comes back as status 0 and its text.
+func Get(addrPath string) (int, string) {
+	resp, err := http.Get("http://" + addrPath)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
