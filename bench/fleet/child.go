@@ -189,6 +189,9 @@ func (c *child) Close() error {
 	return err
 }
 
+// PID is the child's process id.
+func (c *child) PID() int { return c.cmd.Process.Pid }
+
 // kill ends this child (by its own PID, nothing else).
 func (c *child) kill() {
 	c.cmd.Process.Kill()

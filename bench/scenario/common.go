@@ -6,7 +6,9 @@
 //   - Fanout opens N streams, publishes timestamped events through an HTTP
 //     control endpoint at a rate, and reports delivery latency, deliveries
 //     per server CPU-second, and the accept latency of streams opened while
-//     the fan-out runs.
+//     the fan-out runs. Those late streams are opened by a dedicated client
+//     process by default, so their timestamps never wait behind a process
+//     busy reading the fan-out.
 //
 // Ownership: a scenario runs on the caller's goroutine and owns its fleet of
 // client processes; an optional progress goroutine only reads counters. Every
@@ -59,7 +61,8 @@ type Common struct {
 	MetricsURL   string       // optional Prometheus page of the server
 	MetricsGauge string       // gauge to read from it at each snapshot
 	Settle       time.Duration
-	Progress     io.Writer // live progress line (stderr); nil: none
+	Progress     io.Writer        // live progress line (stderr); nil: none
+	dedicated    *fleet.Dedicated // one more worker holding one group alone (fanout's late streams)
 }
 
 func (c *Common) defaults() error {
@@ -120,7 +123,7 @@ func start(ctx context.Context, c *Common, name string) (*run, error) {
 	if err := c.defaults(); err != nil {
 		return nil, err
 	}
-	f, err := fleet.Start(c.Client, c.Streams, c.Procs, c.Spawn)
+	f, err := fleet.StartWith(c.Client, c.Streams, c.Procs, c.Spawn, c.dedicated)
 	if err != nil {
 		return nil, err
 	}

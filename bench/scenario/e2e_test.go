@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -134,15 +135,23 @@ func waitServerIdle(t *testing.T, s server) {
 	}
 }
 
+// runFanout fans out over procs client processes. With one (in-process)
+// client the late streams share it, as they did before the dedicated worker;
+// with child processes they get their dedicated one (the default).
 func runFanout(t *testing.T, s server, procs int) {
 	const pubs, late = 5, 6
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	_, _, deliveredBefore, _ := s.stats()
+	lateWorker := LateDedicated
+	if procs == 1 {
+		lateWorker = LateShared
+	}
 	rep, err := Fanout(ctx, FanoutConfig{Common: common(s, procs),
 		PublishURL:  s.control + "/internal/publish",
 		PublishBody: `{"channel":"bench","event":{"name":"tick","data":"{{.Data}}","id":"{{.Seq}}"}}`,
-		PublishRate: 20, Duration: pubs * 50 * time.Millisecond, LateStreams: late, PayloadBytes: 64})
+		PublishRate: 20, Duration: pubs * 50 * time.Millisecond, LateStreams: late, PayloadBytes: 64,
+		LateWorker: lateWorker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +172,60 @@ func runFanout(t *testing.T, s server, procs int) {
 	if rep.ServerCPU <= 0 || rep.DeliveriesPerCPUSec <= 0 {
 		t.Fatalf("%s: cpu %v", s.name, rep.ServerCPU)
 	}
+	if (rep.LateWorker != nil) != (lateWorker == LateDedicated) {
+		t.Fatalf("%s: late worker %+v in %s mode", s.name, rep.LateWorker, lateWorker)
+	}
 	waitServerIdle(t, s)
+}
+
+// TestFanoutDedicatedLateWorker fans out to 200 streams of the real ceiling
+// server over two child processes and checks that every late stream was
+// opened by the third, dedicated process (none of the fan-out's streams on
+// it, none of the late ones elsewhere), from the source address kept for it,
+// and that their accept latency is reported.
+func TestFanoutDedicatedLateWorker(t *testing.T) {
+	const streams, pubs, late = 200, 10, 10
+	s := startCeiling(t, testHeartbeat)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c := common(s, 2)
+	c.Streams = streams
+	rep, err := Fanout(ctx, FanoutConfig{Common: c, PublishURL: s.control + "/internal/publish",
+		PublishRate: 20, Duration: pubs * 50 * time.Millisecond, LateStreams: late})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Streams != streams || rep.Delivered != rep.Expected || rep.Expected != pubs*streams || rep.Procs != 2 {
+		t.Fatalf("streams %d delivered %d of %d procs %d", rep.Streams, rep.Delivered, rep.Expected, rep.Procs)
+	}
+	lw := rep.LateWorker
+	if lw == nil {
+		t.Fatal("no dedicated late worker reported")
+	}
+	if lw.PID <= 0 || lw.PID == os.Getpid() || lw.Source != "127.0.0.254" {
+		t.Fatalf("late worker pid %d (this process %d) source %s", lw.PID, os.Getpid(), lw.Source)
+	}
+	own, other := lw.Counters[lateGroup], lw.Counters[0]
+	if own.Requested != late || own.Opened != late || other.Requested != 0 {
+		t.Fatalf("dedicated worker: late %+v, fan-out group %+v", own, other)
+	}
+	if rep.LateClients.Requested != late || rep.LateClients.Opened != late || rep.LateClients.Failed != 0 {
+		t.Fatalf("late streams over the fleet %+v: some were opened elsewhere", rep.LateClients)
+	}
+	if rep.LateOpen.Count != late || rep.LateOpen.P99 <= 0 || rep.LateOpen.Max < rep.LateOpen.P50 {
+		t.Fatalf("late accept latency %+v", rep.LateOpen)
+	}
+	waitServerIdle(t, s)
+}
+
+func TestBadLateWorker(t *testing.T) {
+	_, err := Fanout(context.Background(), FanoutConfig{
+		Common:      Common{Client: loadclient.Config{Target: netip.MustParseAddrPort("127.0.0.1:1")}, Streams: 1},
+		PublishURL:  "http://127.0.0.1:1/internal/publish",
+		PublishRate: 1, Duration: time.Second, LateStreams: 1, LateWorker: "elsewhere"})
+	if !errors.Is(err, ErrBadLateWorker) {
+		t.Fatalf("want ErrBadLateWorker, got %v", err)
+	}
 }
 
 func TestHoldAndFanoutBaseline(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"text/template"
 	"time"
 
+	"ssegw/bench/fleet"
 	"ssegw/bench/loadclient"
 	"ssegw/bench/sseparse"
 	"ssegw/bench/stats"
@@ -30,6 +31,15 @@ const (
 	DefaultDrain = 10 * time.Second
 	// MaxPublishes bounds one run's publishes whatever rate and duration say.
 	MaxPublishes = 1_000_000
+	// LateDedicated opens the late streams in a client process of their own,
+	// on their own source address (the default with late streams): a process
+	// reading 15,000 streams of fan-out would delay their timestamps.
+	LateDedicated = "dedicated"
+	// LateShared spreads the late streams over the processes that hold the
+	// fan-out's streams (the tool's behaviour before the dedicated worker).
+	LateShared = "shared"
+	// lateGroup is the fleet group of the late streams.
+	lateGroup = 1
 )
 
 var (
@@ -41,6 +51,8 @@ var (
 	ErrBadPublishURL = errors.New("scenario: bad publish URL")
 	// ErrPublishStatus reports a publish answered with a non-2xx status.
 	ErrPublishStatus = errors.New("scenario: publish failed")
+	// ErrBadLateWorker reports a LateWorker that is neither LateDedicated nor LateShared.
+	ErrBadLateWorker = errors.New("scenario: late worker must be \"dedicated\" or \"shared\"")
 )
 
 // FanoutConfig configures the fanout scenario.
@@ -51,8 +63,9 @@ type FanoutConfig struct {
 	PublishHeaders []string // extra "Name: value" lines (e.g. Authorization)
 	PublishRate    float64  // publishes per second
 	Duration       time.Duration
-	PayloadBytes   int // pad the data to at least this many bytes
-	LateStreams    int // streams opened while the fan-out runs (accept latency)
+	PayloadBytes   int    // pad the data to at least this many bytes
+	LateStreams    int    // streams opened while the fan-out runs (accept latency)
+	LateWorker     string // LateDedicated ("": the default) or LateShared
 	Drain          time.Duration
 }
 
@@ -77,7 +90,15 @@ type FanoutReport struct {
 	LateReady           Latency             `json:"late_ready_latency"`
 	Clients             loadclient.Counters `json:"clients"`
 	LateClients         loadclient.Counters `json:"late_clients"`
-	ClientCPU           float64             `json:"client_cpu_seconds"` // all client processes, whole run
+	LateWorker          *LateWorkerReport   `json:"late_worker,omitempty"` // nil: late streams on the shared processes
+	ClientCPU           float64             `json:"client_cpu_seconds"`    // all client processes, whole run
+}
+
+// LateWorkerReport describes the dedicated late-stream process.
+type LateWorkerReport struct {
+	PID      int                                       `json:"pid"`
+	Source   string                                    `json:"source_address"`
+	Counters [loadclient.MaxGroups]loadclient.Counters `json:"counters"` // its own streams, per group
 }
 
 type publisher struct {
@@ -167,15 +188,19 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Size the fleet for the late streams too.
-	common := cfg.Common
-	common.Streams = cfg.Streams + cfg.LateStreams
+	common, err := fanoutFleet(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	r, err := start(ctx, &common, "fanout")
 	if err != nil {
 		return nil, err
 	}
 	rep := &FanoutReport{Scenario: "fanout", Target: cfg.Client.Target.String(), Procs: r.fleet.Procs()}
 	err = r.fanout(ctx, &cfg, pub, n, rep)
+	if err == nil {
+		rep.LateWorker, err = r.lateWorker(common.dedicated)
+	}
 	res, ferr := r.finish()
 	if err == nil {
 		err = ferr
@@ -191,6 +216,49 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutReport, error) {
 	rep.LateClients = res.Groups[1].Counters
 	rep.ClientCPU = res.CPUSeconds
 	return rep, nil
+}
+
+// fanoutFleet sizes the fleet: with a dedicated late worker (the default when
+// there are late streams) the shared processes hold the N streams and the
+// late ones go to one more process on the last source address; shared, the
+// fleet is sized for both.
+func fanoutFleet(cfg *FanoutConfig) (Common, error) {
+	common := cfg.Common
+	switch cfg.LateWorker {
+	case "", LateDedicated:
+	case LateShared:
+		common.Streams = cfg.Streams + cfg.LateStreams
+		return common, nil
+	default:
+		return common, ErrBadLateWorker
+	}
+	if cfg.LateStreams <= 0 {
+		return common, nil
+	}
+	shared, own, err := fleet.SplitSources(common.Client)
+	if err != nil {
+		return common, err
+	}
+	common.Client = shared
+	common.dedicated = &fleet.Dedicated{Group: lateGroup, Config: own}
+	return common, nil
+}
+
+// lateWorker reports the dedicated late-stream process (nil without one).
+func (r *run) lateWorker(ded *fleet.Dedicated) (*LateWorkerReport, error) {
+	i := r.fleet.DedicatedWorker()
+	if ded == nil || i < 0 {
+		return nil, nil
+	}
+	pid, err := r.fleet.WorkerPID(i)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := r.fleet.WorkerCounters(i)
+	if err != nil {
+		return nil, err
+	}
+	return &LateWorkerReport{PID: pid, Source: ded.Config.SourceFirst.String(), Counters: cs}, nil
 }
 
 func (r *run) fanout(ctx context.Context, cfg *FanoutConfig, pub *publisher, n int, rep *FanoutReport) error {
@@ -237,7 +305,7 @@ func (r *run) publishAll(ctx context.Context, cfg *FanoutConfig, pub *publisher,
 			return err
 		}
 		if late := cfg.LateStreams*(i+1)/n - cfg.LateStreams*i/n; late > 0 {
-			if err := r.fleet.Open(1, late); err != nil {
+			if err := r.fleet.Open(lateGroup, late); err != nil {
 				return err
 			}
 		}
@@ -289,6 +357,10 @@ func (f *FanoutReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "  delivery latency ms: %s\n", f.Latency)
 	fmt.Fprintf(w, "  server CPU %.2fs: %.0f deliveries per CPU-second\n", f.ServerCPU, f.DeliveriesPerCPUSec)
 	fmt.Fprintf(w, "  late streams (opened during fan-out) accept latency ms: %s\n", f.LateOpen)
+	if f.LateWorker != nil {
+		fmt.Fprintf(w, "  late streams opened by a dedicated client process (pid %d, source %s)\n",
+			f.LateWorker.PID, f.LateWorker.Source)
+	}
 	if f.LateReady.Count > 0 {
 		fmt.Fprintf(w, "  late streams ready latency ms: %s\n", f.LateReady)
 	}

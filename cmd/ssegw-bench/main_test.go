@@ -66,6 +66,7 @@ func TestUsageErrors(t *testing.T) {
 		{"hold", "--streams", "x"},
 		{"hold", "--target", "10.0.0.1:80", "--streams", "1"},
 		{"fanout", "--target", "example.com:80"},
+		{"fanout", "--late-worker", "elsewhere"},
 		{"baseline", "--listen", "0.0.0.0:0"},
 		{"backend", "--reject-ratio", "2"},
 		{"unicast", "--batch-url", "http://example.com/internal/batch"},

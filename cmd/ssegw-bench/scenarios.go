@@ -84,6 +84,9 @@ func runFanout(ctx context.Context, args []string, sio stdio) error {
 	dur := fs.Duration("duration", defaultFanoutDuration, "how long to publish")
 	pad := fs.Int("payload-bytes", 0, "pad the event data to at least this many bytes")
 	late := fs.Int("late-streams", 100, "streams opened while the fan-out runs (accept latency)")
+	lateWorker := fs.String("late-worker", scenario.LateDedicated, "who opens the late streams: "+
+		scenario.LateDedicated+" (one more client process of their own, on the last --source-range address) or "+
+		scenario.LateShared+" (spread over the --procs processes holding the fan-out)")
 	drain := fs.Duration("drain", scenario.DefaultDrain, "wait at most this long for deliveries after the last publish")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -95,7 +98,7 @@ func runFanout(ctx context.Context, args []string, sio stdio) error {
 	rep, err := runBounded(ctx, &cf, sio, func(ctx context.Context) (*scenario.FanoutReport, error) {
 		return scenario.Fanout(ctx, scenario.FanoutConfig{Common: common, PublishURL: *url, PublishBody: *body,
 			PublishHeaders: pubHeaders, PublishRate: *rate, Duration: *dur, PayloadBytes: *pad, LateStreams: *late,
-			Drain: *drain})
+			LateWorker: *lateWorker, Drain: *drain})
 	})
 	if err == nil && rep.Delivered < rep.Expected {
 		fmt.Fprintf(sio.err, "warning: %d of %d deliveries missing\n", rep.Expected-rep.Delivered, rep.Expected)
