@@ -23,7 +23,10 @@
 // EventLoop.Execute and waits for it to finish before it starts the next. A
 // step does a bounded amount of work (stepBudget writes): it advances the wheel
 // (heartbeats, deadlines) and applies inbox ops, resuming a large fan-out where
-// the previous step stopped. Feeding steps from outside the loop, one at a
+// the previous step stopped. A connect result that arrives while a fan-out is
+// in progress is applied at the start of the next step, ahead of the fan-out
+// (with at most half the step's budget), so a new stream waits one step for
+// its ready, not for the whole fan-out. Feeding steps from outside the loop, one at a
 // time, is what keeps a big fan-out from starving accepts and reads: gnet
 // drains its task queue to empty on every wake-up (DESIGN.md section 2).
 //

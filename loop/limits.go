@@ -12,6 +12,13 @@ const (
 	// during a 15k fan-out (target: p99 accept latency <= 50 ms).
 	stepBudget = 512
 
+	// expediteShare bounds the writes that connect results applied ahead of a
+	// fan-out in progress may take from one step (see expediteConnects): half
+	// the step, so a connect storm during a fan-out slows the fan-out down to
+	// half speed but never stops it, and up to ~250 new streams a step (one
+	// head+ready write each) still get their ready within one step.
+	expediteShare = stepBudget / 2
+
 	// maxBufferedPerConn bounds the sends buffered for a stream whose connect
 	// callback is still pending; beyond it a send is refused with 503
 	// BUFFER_FULL rather than growing memory without bound.

@@ -115,6 +115,11 @@ func (ls *loopState) armed(due int64) {
 	}
 }
 
+// stepHook, when set, runs on the loop goroutine at the start of every step.
+// It is a test seam only (export_test.go): it lets a test hold a loop at a
+// known point of a fan-out. Production code never sets it.
+var stepHook atomic.Pointer[func(*loopState)]
+
 // idleSleep is how long the dispatcher sleeps when nothing is scheduled; it is
 // only a backstop, every new timer or op wakes it.
 const idleSleep = time.Second
@@ -169,9 +174,13 @@ func (ls *loopState) step(context.Context) error {
 	began := time.Now()
 	stepLag.Update(began.Sub(ls.queuedAt).Seconds())
 	defer func() { stepDuration.Update(time.Since(began).Seconds()) }()
+	if h := stepHook.Load(); h != nil {
+		(*h)(ls)
+	}
 	ls.budget = stepBudget
 	now := ls.now()
 	ls.advanceWheel(now)
+	ls.expediteConnects(now)
 	ls.continueFanout()
 	ls.applyInbox(now)
 	more := ls.budget <= 0 || ls.fanout != nil || len(ls.work) > 0
@@ -212,7 +221,7 @@ func (ls *loopState) applyInbox(now int64) {
 	}
 	ls.work = ls.work[i:]
 	if ls.fanout != nil {
-		ls.expedite(now)
+		ls.expedite(now, 0)
 	}
 }
 
@@ -233,15 +242,29 @@ func (ls *loopState) takeInbox() {
 	ls.inbox = ls.inbox[:0]
 }
 
+// expediteConnects runs before a fan-out in progress takes the step's budget:
+// connect results queued meanwhile are applied first, with at most
+// expediteShare of the budget, so a new stream waits one step for its ready,
+// not for the whole fan-out (which would take every step's budget until its
+// end). The fan-out gets the rest of the step.
+func (ls *loopState) expediteConnects(now int64) {
+	if ls.fanout == nil {
+		return
+	}
+	ls.takeInbox()
+	ls.expedite(now, max(ls.budget-expediteShare, 0))
+}
+
 // expedite applies queued connect results that would otherwise wait behind a
-// fan-out in progress: a new stream's ready must not wait for a publish that
-// cannot reach it anyway (it is not bound yet). Sends for that stream queued
-// before its result are applied first (they are buffered, so they still come
-// before ready), which keeps every stream's own order.
-func (ls *loopState) expedite(now int64) {
+// fan-out in progress, while the step's budget is above floor: a new stream's
+// ready must not wait for a publish that cannot reach it anyway (it is not
+// bound yet). Sends for that stream queued before its result are applied
+// first (they are buffered, so they still come before ready), which keeps
+// every stream's own order.
+func (ls *loopState) expedite(now int64, floor int) {
 	for j := range ls.work {
 		o := &ls.work[j]
-		if o.kind != opConnectResult || ls.budget <= 0 {
+		if o.kind != opConnectResult || ls.budget <= floor {
 			continue
 		}
 		cs := o.conn
@@ -253,6 +276,7 @@ func (ls *loopState) expedite(now int64) {
 		}
 		ls.apply(o, now)
 		*o = op{kind: opDone}
+		ls.counters.connectsAhead.Add(1)
 	}
 }
 

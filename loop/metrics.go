@@ -52,6 +52,7 @@ func shedCount(cause int) { shed[cause].Inc() }
 // Only the owning loop writes; the atomics make the reads from /metrics safe.
 type loopCounters struct {
 	events, bytes, writes, heartbeats, heartbeatsSkipped atomic.Uint64
+	connectsAhead                                        atomic.Uint64 // connect results applied ahead of a fan-out in progress
 }
 
 // sumLoops adds one counter over every loop.
@@ -85,6 +86,9 @@ func (s *Server) makeGauges() {
 	set.NewGauge(`ssegw_heartbeats_total`, func() float64 { return s.sumLoops(func(c *loopCounters) *atomic.Uint64 { return &c.heartbeats }) })
 	set.NewGauge(`ssegw_heartbeats_skipped_total`, func() float64 {
 		return s.sumLoops(func(c *loopCounters) *atomic.Uint64 { return &c.heartbeatsSkipped })
+	})
+	set.NewGauge(`ssegw_connects_ahead_of_fanout_total`, func() float64 {
+		return s.sumLoops(func(c *loopCounters) *atomic.Uint64 { return &c.connectsAhead })
 	})
 	set.NewGauge(`ssegw_draining`, func() float64 {
 		if s.stopping.Load() {
