@@ -16,22 +16,25 @@ import (
 //	e = ceil((due-Start)/Tick) otherwise,
 //
 // where cur is the largest floor((now-Start)/Tick) Advance has seen. An Advance
-// first raises cur, then fires the timers that existed when it started and have
-// e <= cur, ordered by (e, arming sequence), at most max of them; timers armed
-// by callbacks wait for the next Advance. Its arithmetic is done in math/big so
-// that it shares no overflow corner with the wheel's.
+// first raises cur, then appends the timers that have become due (e <= cur)
+// since the last Advance, ordered by (e, due time, slab index), to the ones a
+// bounded Advance left pending, and fires at most max of them from the front;
+// timers armed by callbacks wait for the next Advance. A Reset is a new arming
+// of the same slab index. Its arithmetic is done in math/big so that it shares
+// no overflow corner with the wheel's.
 
 type modelTimer struct {
-	id, seq, e uint64
-	due        int64
+	id, e uint64
+	idx   uint32 // the wheel's slab index: the last tie-break of the order
+	due   int64
 }
 
 type model struct {
-	start *big.Int
-	tick  *big.Int
-	cur   uint64
-	seq   uint64
-	alive map[uint64]*modelTimer
+	start   *big.Int
+	tick    *big.Int
+	cur     uint64
+	alive   map[uint64]*modelTimer
+	pending []*modelTimer // due, left over by a bounded Advance, in firing order
 }
 
 func newModel(start int64, tick time.Duration) *model {
@@ -71,32 +74,53 @@ func satAdd(now int64, d time.Duration) int64 {
 	return math.MinInt64
 }
 
-func (m *model) arm(id uint64, now, due int64) {
+func (m *model) arm(id uint64, idx uint32, now, due int64) {
 	e := min(m.ticks(due, true), m.ticks(math.MaxInt64, false))
 	if due <= now || e <= m.cur {
 		e = m.cur
 	}
-	m.seq++
-	m.alive[id] = &modelTimer{id: id, seq: m.seq, e: e, due: due}
+	m.alive[id] = &modelTimer{id: id, idx: idx, e: e, due: due}
 }
 
 func (m *model) advance(now int64) { m.cur = max(m.cur, m.ticks(now, false)) }
 
-// due returns the ids of the timers due now, in firing order.
+func (m *model) live(t *modelTimer) bool { return m.alive[t.id] == t }
+
+// due appends the newly due timers to the pending ones and returns them all,
+// in firing order (some may die in callbacks before their turn).
 func (m *model) due() []*modelTimer {
 	var d []*modelTimer
-	for _, t := range m.alive {
-		if t.e <= m.cur {
+	for _, t := range m.pending {
+		if m.live(t) {
 			d = append(d, t)
 		}
 	}
-	slices.SortFunc(d, func(a, b *modelTimer) int {
+	n := len(d)
+	for _, t := range m.alive {
+		if t.e <= m.cur && !slices.Contains(d[:n], t) {
+			d = append(d, t)
+		}
+	}
+	slices.SortFunc(d[n:], func(a, b *modelTimer) int {
 		if a.e != b.e {
 			return cmpU(a.e, b.e)
 		}
-		return cmpU(a.seq, b.seq)
+		if a.due != b.due {
+			return cmpU(uint64(a.due)^1<<63, uint64(b.due)^1<<63)
+		}
+		return cmpU(uint64(a.idx), uint64(b.idx))
 	})
 	return d
+}
+
+// keep records what an Advance left unfired.
+func (m *model) keep(rest []*modelTimer) {
+	m.pending = m.pending[:0]
+	for _, t := range rest {
+		if m.live(t) {
+			m.pending = append(m.pending, t)
+		}
+	}
 }
 
 func (m *model) earliest() (uint64, bool) {
@@ -183,6 +207,7 @@ type harness struct {
 	nextID  uint64
 	handles []Timer          // a pool of live and stale handles
 	ids     map[Timer]uint64 // handle -> id of its latest arming
+	full    bool             // check walks every list
 }
 
 func (h *harness) fail(format string, args ...any) {
@@ -217,14 +242,14 @@ func (h *harness) liveID(t Timer) (uint64, bool) {
 func (h *harness) add(now int64, delay time.Duration) {
 	h.nextID++
 	t := h.w.Add(now, delay, h.nextID)
-	h.m.arm(h.nextID, now, satAdd(now, delay))
+	h.m.arm(h.nextID, t.idx, now, satAdd(now, delay))
 	h.remember(t, h.nextID)
 }
 
 func (h *harness) addAt(now, due int64) {
 	h.nextID++
 	t := h.w.AddAt(now, due, h.nextID)
-	h.m.arm(h.nextID, now, due)
+	h.m.arm(h.nextID, t.idx, now, due)
 	h.remember(t, h.nextID)
 }
 
@@ -250,11 +275,11 @@ func (h *harness) reset(t Timer, now int64, delay time.Duration) {
 	}
 	if live {
 		delete(h.m.alive, id)
-		if nt != t {
-			h.fail("Reset of live %v returned %v", t, nt)
+		if nt.idx != t.idx {
+			h.fail("Reset of live %v moved it to %v", t, nt)
 		}
 	}
-	h.m.arm(h.nextID, now, satAdd(now, delay))
+	h.m.arm(h.nextID, nt.idx, now, satAdd(now, delay))
 	h.remember(nt, h.nextID)
 }
 
@@ -290,6 +315,7 @@ func (h *harness) advance(now int64, limit int) {
 	if rest := len(expect) - k; rest > 0 && (limit <= 0 || fired < limit) {
 		h.fail("Advance(%d, %d) fired %d, stopped with %d due", now, limit, fired, rest)
 	}
+	h.m.keep(expect[k:])
 	e, ok := h.m.earliest()
 	if wantMore := ok && e <= h.m.cur; more != wantMore {
 		h.fail("Advance more = %v, model %v", more, wantMore)
@@ -311,6 +337,8 @@ func (h *harness) callback(self Timer, due, now int64) {
 		h.add(now, 0)
 	case 5:
 		h.reset(h.pick(), now, h.r.duration(h.w.Tick()))
+	case 6:
+		h.w.compact() // drops stale entries while a batch is being fired
 	}
 }
 
@@ -322,6 +350,9 @@ func (h *harness) check() {
 		for _, t := range h.m.alive {
 			h.tb.Logf("  model %+v", *t)
 		}
+	}
+	if h.full {
+		checkLists(h.tb, h.w)
 	}
 	if h.w.Len() != len(h.m.alive) {
 		h.fail("Len = %d, model %d", h.w.Len(), len(h.m.alive))
@@ -377,6 +408,11 @@ func runModel(tb testing.TB, data []byte) {
 			h.now = satAdd(h.now, d)
 			h.advance(h.now, int(r.byte()%6))
 		}
+		h.full = step%16 == 15 // a full list walk costs as much as the step
+		if h.full {
+			checkLists(h.tb, h.w)
+			h.w.compact() // as the arena does when it is full of stale entries
+		}
 		h.check()
 	}
 	h.drain()
@@ -389,6 +425,7 @@ func (h *harness) drain() {
 			h.fail("wheel does not drain: %d left", h.w.Len())
 		}
 		h.advance(math.MaxInt64, 0)
+		h.full = true
 		h.check()
 	}
 }

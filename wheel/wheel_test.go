@@ -44,8 +44,11 @@ func equal(a, b []uint64) bool {
 }
 
 func TestSizes(t *testing.T) {
-	if s := unsafe.Sizeof(node{}); s > 32 {
-		t.Fatalf("node is %d bytes, budget 32", s)
+	if s := unsafe.Sizeof(node{}); s > 24 {
+		t.Fatalf("node is %d bytes, budget 24", s)
+	}
+	if s := unsafe.Sizeof(entry{}) + unsafe.Sizeof(chunk{})/chunkLen; s > 8 {
+		t.Fatalf("list entry is %d bytes, budget 8", s)
 	}
 	if s := unsafe.Sizeof(Timer{}); s != 8 {
 		t.Fatalf("Timer is %d bytes, want 8", s)
@@ -94,8 +97,8 @@ func TestZeroAndNegativeDelay(t *testing.T) {
 	w.Add(5, -time.Hour, 2)
 	w.AddAt(5, math.MinInt64, 3)
 	w.Add(5, 1, 4)                // due in the current tick's future: waits for the next tick
-	got, more := collect(w, 5, 0) // same now, no tick boundary crossed
-	if !equal(payloads(got), []uint64{1, 2, 3}) || more {
+	got, more := collect(w, 5, 0) // same now, no tick boundary crossed: by due time
+	if !equal(payloads(got), []uint64{3, 2, 1}) || more {
 		t.Fatalf("got %v more=%v", payloads(got), more)
 	}
 	if got, _ := collect(w, 5+int64(tick), 0); !equal(payloads(got), []uint64{4}) {
@@ -185,33 +188,77 @@ func TestCancelFiredAndStale(t *testing.T) {
 	}
 }
 
-func TestResetLiveKeepsHandle(t *testing.T) {
+// A Reset to a later time keeps the handle and moves nothing; a Reset to an
+// earlier tick files the timer anew under a new handle, and the old handle is
+// stale.
+func TestResetHandles(t *testing.T) {
 	w := New(Config{})
-	a := w.Add(0, time.Hour, 1)
-	if r := w.Reset(a, 0, tick, 2); r != a {
-		t.Fatalf("Reset of a live timer returned %v, want %v", r, a)
+	a := w.Add(0, time.Second, 1)
+	if r := w.Reset(a, 0, time.Hour, 2); r != a {
+		t.Fatalf("Reset later returned %v, want %v", r, a)
 	}
-	got, _ := collect(w, int64(tick), 0)
-	if !equal(payloads(got), []uint64{2}) || w.Len() != 0 {
+	if w.stale != 0 {
+		t.Fatal("Reset later left a stale entry")
+	}
+	b := w.Reset(a, 0, tick, 3)
+	if b == a || b.idx != a.idx || w.stale != 1 {
+		t.Fatalf("Reset earlier returned %v (was %v), %d stale", b, a, w.stale)
+	}
+	if w.Cancel(a) || w.Len() != 1 {
+		t.Fatal("the old handle still works")
+	}
+	checkLists(t, w)
+	got, _ := collect(w, int64(time.Second), 0) // the second has passed: fires at tick 1 only
+	if !equal(payloads(got), []uint64{3}) || w.Len() != 0 {
 		t.Fatalf("got %v len %d", payloads(got), w.Len())
 	}
 }
 
-// Stable order: timers with the same effective tick fire in arming order
-// (Add, AddAt or Reset), whatever level they were filed on and however their
-// due times differ inside the tick.
+// A timer re-armed later while its entry waits in an earlier slot, or on the
+// expired list, is re-filed when the wheel reaches that slot and fires at its
+// new time, not before.
+func TestResetLaterRefiles(t *testing.T) {
+	w := New(Config{})
+	a := w.Add(0, 5*tick, 1)   // level 0, slot 5
+	b := w.Add(0, 100*tick, 2) // level 1
+	c := w.AddAt(0, int64(tick)/2, 3)
+	collect(w, 0, 0)                // nothing due yet; c waits in slot 1
+	w.Reset(a, 0, 70*tick, 4)       // still in slot 5
+	w.Reset(b, 0, 200*tick, 5)      // still in its level-1 slot
+	w.Reset(c, 0, 3*time.Second, 6) // still in slot 1
+	if w.stale != 0 {
+		t.Fatalf("%d stale entries", w.stale)
+	}
+	for _, step := range []struct {
+		now  time.Duration
+		want []uint64
+	}{{69 * tick, nil}, {70 * tick, []uint64{4}}, {199 * tick, nil}, {200 * tick, []uint64{5}},
+		{3*time.Second - tick, nil}, {3 * time.Second, []uint64{6}}} {
+		got, _ := collect(w, int64(step.now), 0)
+		if !equal(payloads(got), step.want) {
+			t.Fatalf("at %v got %v, want %v", step.now, payloads(got), step.want)
+		}
+		checkLists(t, w)
+	}
+	if w.Len() != 0 {
+		t.Fatalf("%d left", w.Len())
+	}
+}
+
+// Order: due timers fire by effective tick, then due time, then slab index,
+// whatever level they were filed on and whatever Resets they went through.
 func TestStableOrder(t *testing.T) {
 	w := New(Config{})
 	target := int64(100*time.Second) + int64(tick)/2 // mid-tick
-	a := w.AddAt(0, target, 1)                       // filed on level 2
-	w.AddAt(0, target-int64(tick)/4, 2)              // earlier inside the same tick, armed later
-	x := w.AddAt(0, target, 9)
-	collect(w, int64(99*time.Second), 0)      // cascade a, 2 and x down
-	w.AddAt(int64(99*time.Second), target, 3) // filed straight on level 1/0
-	w.Reset(x, int64(99*time.Second), time.Duration(target-int64(99*time.Second)), 4)
-	w.Reset(a, int64(99*time.Second), time.Duration(target-int64(99*time.Second)), 5)
+	a := w.AddAt(0, target, 1)                       // filed on level 2, node 0
+	w.AddAt(0, target-int64(tick)/4, 2)              // earlier inside the same tick
+	x := w.AddAt(0, target-int64(tick)/3, 9)         // earlier still, re-armed below
+	collect(w, int64(99*time.Second), 0)             // cascade them down
+	d := w.AddAt(int64(99*time.Second), target, 3)   // filed straight on level 0, node 3
+	w.ResetAt(x, int64(99*time.Second), target, 4)   // later: stays where it is, node 2
+	w.ResetAt(a, int64(99*time.Second), target, 5)   // same time: node 0
 	got, _ := collect(w, target+int64(tick), 0)
-	if !equal(payloads(got), []uint64{2, 3, 4, 5}) {
+	if !equal(payloads(got), []uint64{2, 5, 4, 3}) || d.idx != 3 {
 		t.Fatalf("order %v", payloads(got))
 	}
 }
@@ -289,8 +336,8 @@ func TestTimeBackwards(t *testing.T) {
 	}
 	w.Add(0, time.Second, 2) // due long before Start: already due
 	w.Add(math.MinInt64, 0, 3)
-	got, _ := collect(w, math.MinInt64, 0)
-	if !equal(payloads(got), []uint64{2, 3}) {
+	got, _ := collect(w, math.MinInt64, 0) // by due time
+	if !equal(payloads(got), []uint64{3, 2}) {
 		t.Fatalf("got %v", payloads(got))
 	}
 	if got, _ := collect(w, int64(time.Hour+time.Minute), 0); !equal(payloads(got), []uint64{1}) {
@@ -437,5 +484,183 @@ func TestJitter(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { r.Jitter(interval, interval) }); a != 0 {
 		t.Fatalf("Jitter allocates %v", a)
+	}
+}
+
+// checkLists verifies the list bookkeeping against a full walk: every armed
+// timer has exactly one current entry, w.stale counts the rest, every chunk is
+// either in one list or free, and every non-empty slot has its occupancy bit.
+func checkLists(tb testing.TB, w *Wheel) {
+	tb.Helper()
+	seen := make([]bool, len(w.chunks))
+	mark := func(c uint32, what string) {
+		if seen[c] {
+			tb.Fatalf("chunk %d reached twice (%s)", c, what)
+		}
+		seen[c] = true
+	}
+	current := map[uint32]int{}
+	stale := 0
+	for l := range uint32(numLists) {
+		L := w.lists[l]
+		if (L.head == nilChunk) != (L.tail == nilChunk) {
+			tb.Fatalf("list %d: head %d tail %d", l, L.head, L.tail)
+		}
+		if L.head != nilChunk && l < numSlots && w.occupied[l/slotsPerLevel]&(1<<(l%slotsPerLevel)) == 0 {
+			tb.Fatalf("list %d has entries but no occupancy bit", l)
+		}
+		last := uint32(nilChunk)
+		for c := L.head; c != nilChunk; c = w.chunks[c].next {
+			mark(c, "list")
+			h := w.chunks[c]
+			if h.lo > h.hi || h.hi > chunkLen {
+				tb.Fatalf("chunk %d: [%d, %d)", c, h.lo, h.hi)
+			}
+			for k := h.lo; k < h.hi; k++ {
+				if e := w.ents[at(c, k)]; w.current(e) {
+					current[e.idx]++
+					checkFiled(tb, w, l, w.nodes[e.idx].filed)
+				} else {
+					stale++
+				}
+			}
+			last = c
+		}
+		if last != L.tail {
+			tb.Fatalf("list %d: tail %d, walk ends at %d", l, L.tail, last)
+		}
+	}
+	for c := w.freeChunk; c != nilChunk; c = w.chunks[c].next {
+		mark(c, "free")
+	}
+	for c, ok := range seen {
+		if !ok {
+			tb.Fatalf("chunk %d lost", c)
+		}
+	}
+	if stale != w.stale {
+		tb.Fatalf("%d stale entries, counted %d", stale, w.stale)
+	}
+	for _, b := range w.batch[w.batchPos:] {
+		if w.nodes[b.idx].gen == b.gen {
+			if w.nodes[b.idx].filed != filedBatch {
+				tb.Fatalf("node %d in the batch filed as %d", b.idx, w.nodes[b.idx].filed)
+			}
+			current[b.idx]++
+		}
+	}
+	armed := 0
+	for i := range w.nodes {
+		if w.nodes[i].gen&1 == 1 {
+			armed++
+			if current[uint32(i)] != 1 {
+				tb.Fatalf("armed node %d has %d current entries", i, current[uint32(i)])
+			}
+		}
+	}
+	if armed != w.live || len(current) != w.live {
+		tb.Fatalf("armed %d, filed %d, live %d", armed, len(current), w.live)
+	}
+}
+
+// checkFiled checks that a node whose current entry is on list l records the
+// tick at which the wheel walks l (see keepsFor).
+func checkFiled(tb testing.TB, w *Wheel, l uint32, f uint32) {
+	tb.Helper()
+	switch {
+	case l == overflowList:
+		if f != filedFixed {
+			tb.Fatalf("overflow entry filed as %d", f)
+		}
+	case l == expiredList:
+		if f != filedFixed && f != filedAt(w.cur) {
+			tb.Fatalf("expired entry filed as %d, cur %d", f, w.cur)
+		}
+	default:
+		lvl, s := l/slotsPerLevel, uint64(l%slotsPerLevel)
+		shift := uint(lvl * slotBits)
+		walk := w.cur>>(shift+slotBits)<<(shift+slotBits) | s<<shift
+		if f != filedAt(walk) {
+			tb.Fatalf("entry in list %d (walked at %d) filed as %d", l, walk, f)
+		}
+	}
+}
+
+// Cancel and Reset leave stale entries behind; without an Advance to drop
+// them, compaction keeps the arena bounded and the firing order intact.
+func TestStaleEntriesBounded(t *testing.T) {
+	w := New(Config{Capacity: 1000})
+	hs := make([]Timer, 1000)
+	for i := range hs {
+		hs[i] = w.Add(0, time.Duration(i%300)*time.Second, uint64(i))
+	}
+	arena := len(w.ents)
+	r := NewRand(3)
+	for i := range 200_000 {
+		k := r.Below(uint64(len(hs)))
+		if i%7 == 0 {
+			w.Cancel(hs[k])
+			hs[k] = w.Add(0, time.Duration(k%300)*time.Second, k)
+			continue
+		}
+		if nt := w.Reset(hs[k], 0, time.Duration(k%300)*time.Second, k); nt.idx != hs[k].idx {
+			t.Fatal("Reset of a live timer moved it to another node")
+		} else {
+			hs[k] = nt
+		}
+	}
+	checkLists(t, w)
+	if len(w.ents) > 4*arena || w.stale > len(w.ents)/2 {
+		t.Fatalf("arena %d entries (started at %d), %d stale", len(w.ents), arena, w.stale)
+	}
+	if len(w.nodes) != 1000 {
+		t.Fatalf("slab grew to %d nodes for 1000 timers", len(w.nodes))
+	}
+	var got []uint64
+	w.Advance(int64(time.Hour), 0, func(_ Timer, p uint64, _ int64) { got = append(got, p) })
+	if len(got) != len(hs) || w.Len() != 0 {
+		t.Fatalf("fired %d of %d", len(got), len(hs))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i-1]%300 > got[i]%300 {
+			t.Fatalf("fired %d before %d", got[i-1], got[i])
+		}
+	}
+	checkLists(t, w)
+	if w.stale != 0 {
+		t.Fatalf("%d stale entries left after draining", w.stale)
+	}
+}
+
+// When a node's generation wraps, every stale entry is dropped first, so an
+// old entry of that node cannot come back to life.
+func TestGenerationWrap(t *testing.T) {
+	w := New(Config{})
+	a := w.Add(0, time.Hour, 1) // filed in a level-3 slot
+	w.Add(0, time.Hour, 2)
+	l := uint32(3*slotsPerLevel + 1) // an hour is 360,000 ticks: level 3, slot 1
+	c := w.lists[l].head
+	if w.ents[at(c, 0)].idx != a.idx {
+		t.Fatal("timer not where expected")
+	}
+	// Pretend the node is near the end of its generations, and that an old
+	// entry of it, stale, waits in another slot with a generation it will
+	// reach again after the wrap.
+	a.gen = math.MaxUint32 - 4
+	w.nodes[a.idx].gen = a.gen
+	w.ents[at(c, 0)].gen = a.gen
+	w.push(l, entry{idx: a.idx, gen: 3})
+	w.stale++
+	checkLists(t, w)
+	for range 4 {
+		a = w.Reset(a, 0, 0, 3) // due at once: filed anew each time, crossing the wrap
+	}
+	if a.gen != 3 {
+		t.Fatalf("generation %d after the wrap", a.gen)
+	}
+	checkLists(t, w) // one current entry per armed node: the old one is gone
+	got, _ := collect(w, int64(time.Hour), 0)
+	if !equal(payloads(got), []uint64{3, 2}) {
+		t.Fatalf("got %v", payloads(got))
 	}
 }

@@ -47,11 +47,29 @@ var benchSeq = func() []uint32 {
 	return p
 }()
 
-// benchOrders are the two visiting orders reset and cancel are measured in.
-var benchOrders = []struct {
-	name  string
-	order []uint32
-}{{"random", benchPerm}, {"seq", benchSeq}}
+// benchOrder says in which order the caller's records (an array of handles
+// indexed by record) are armed, which decides where their nodes lie, and in
+// which order reset and cancel then visit the records.
+type benchOrder struct {
+	name       string
+	arm, visit []uint32
+}
+
+// benchOrders are the three patterns reset and cancel are measured in:
+//   - seq: records visited in arming order, their nodes one after the other
+//     (a fan-out re-arming the write deadlines of a channel's subscribers);
+//   - scattered: records visited in their own order, their nodes spread over
+//     the slab because they were armed in another order (a gateway after
+//     churn: each connection's record is at hand, its timer node is a random
+//     place of the slab: one cache miss);
+//   - random: records visited at random, so the caller's handle array is
+//     missed as well as the node (two dependent cache misses, the first in the
+//     caller's memory).
+var benchOrders = []benchOrder{
+	{"seq", benchSeq, benchSeq},
+	{"scattered", benchPerm, benchSeq},
+	{"random", benchSeq, benchPerm},
+}
 
 // benchDelay is the i-th delay: a heartbeat interval with up to a second of
 // spread, cheap to compute in the timed loop.
@@ -75,20 +93,25 @@ func perTimer(b *testing.B, before uint64) {
 
 // --- the wheel ---
 
-func newBenchWheel(b *testing.B, extra int) (*Wheel, []Timer) {
+func newBenchWheel(b *testing.B, extra int, arm []uint32) (*Wheel, []Timer) {
 	b.Helper()
 	hs := make([]Timer, benchTimers)
 	before := heapBytes()
 	w := New(Config{Capacity: benchTimers + extra})
-	for i := range hs {
-		hs[i] = w.Add(0, benchDelay(i), uint64(i))
-	}
+	armWheel(w, hs, arm)
 	perTimer(b, before)
 	return w, hs
 }
 
+// armWheel arms the timer of every record, in the order arm gives.
+func armWheel(w *Wheel, hs []Timer, arm []uint32) {
+	for _, k := range arm {
+		hs[k] = w.Add(0, benchDelay(int(k)), uint64(k))
+	}
+}
+
 func benchWheelAdd(b *testing.B) {
-	w, _ := newBenchWheel(b, benchTimers)
+	w, _ := newBenchWheel(b, benchTimers, benchSeq)
 	extra := make([]Timer, benchTimers)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -105,28 +128,54 @@ func benchWheelAdd(b *testing.B) {
 	}
 }
 
-func benchWheelReset(b *testing.B, order []uint32) {
-	w, hs := newBenchWheel(b, 0)
+func benchWheelReset(b *testing.B, o benchOrder) {
+	w, hs := newBenchWheel(b, 0, o.arm)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		k := order[i%benchTimers]
+		k := o.visit[i%benchTimers]
 		hs[k] = w.Reset(hs[k], int64(i), benchDelay(i), uint64(k))
 	}
 }
 
-func benchWheelCancel(b *testing.B, order []uint32) {
-	w, hs := newBenchWheel(b, 0)
+// benchStep is how far the clock moves per operation in the benchmarks that
+// run the wheel as the gateway does: a million re-arms per second.
+const benchStep = int64(time.Microsecond)
+
+// benchWheelResetClock re-arms as the gateway does: the clock moves on and the
+// wheel is advanced every tick, so the slots that come up are walked (and
+// their stale entries dropped) while the resets go on. That walking is part of
+// the measured time.
+func benchWheelResetClock(b *testing.B, o benchOrder) {
+	w, hs := newBenchWheel(b, 0, o.arm)
+	fired := 0
+	fn := func(Timer, uint64, int64) { fired++ }
+	now, next := int64(0), int64(DefaultTick)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		k := order[i%benchTimers]
+		if now += benchStep; now >= next {
+			w.Advance(now, 0, fn)
+			next += int64(DefaultTick)
+		}
+		k := o.visit[i%benchTimers]
+		hs[k] = w.Reset(hs[k], now, benchDelay(i), uint64(k))
+	}
+	if fired != 0 {
+		b.Fatalf("%d timers fired: every one is re-armed before it is due", fired)
+	}
+}
+
+func benchWheelCancel(b *testing.B, o benchOrder) {
+	w, hs := newBenchWheel(b, 0, o.arm)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		k := o.visit[i%benchTimers]
 		if i%benchTimers == benchTimers-1 { // all cancelled: re-arm untimed
 			w.Cancel(hs[k])
 			b.StopTimer()
-			for j := range hs {
-				hs[j] = w.Add(0, benchDelay(j), uint64(j))
-			}
+			armWheel(w, hs, o.arm)
 			b.StartTimer()
 			continue
 		}
@@ -166,12 +215,12 @@ func benchWheelHeartbeat(b *testing.B) {
 
 // --- Go runtime timers ---
 
-func newBenchRuntime(b *testing.B, f func()) []*time.Timer {
+func newBenchRuntime(b *testing.B, f func(), arm []uint32) []*time.Timer {
 	b.Helper()
 	ts := make([]*time.Timer, benchTimers)
 	before := heapBytes()
-	for i := range ts {
-		ts[i] = time.AfterFunc(time.Hour+benchDelay(i), f)
+	for _, k := range arm {
+		ts[k] = time.AfterFunc(time.Hour+benchDelay(int(k)), f)
 	}
 	perTimer(b, before)
 	b.Cleanup(func() {
@@ -184,7 +233,7 @@ func newBenchRuntime(b *testing.B, f func()) []*time.Timer {
 
 func benchRuntimeAdd(b *testing.B) {
 	nop := func() {}
-	newBenchRuntime(b, nop)
+	newBenchRuntime(b, nop, benchSeq)
 	extra := make([]*time.Timer, benchTimers)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -207,21 +256,21 @@ func benchRuntimeAdd(b *testing.B) {
 	}
 }
 
-func benchRuntimeReset(b *testing.B, order []uint32) {
-	ts := newBenchRuntime(b, func() {})
+func benchRuntimeReset(b *testing.B, o benchOrder) {
+	ts := newBenchRuntime(b, func() {}, o.arm)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		ts[order[i%benchTimers]].Reset(time.Hour + benchDelay(i))
+		ts[o.visit[i%benchTimers]].Reset(time.Hour + benchDelay(i))
 	}
 }
 
-func benchRuntimeCancel(b *testing.B, order []uint32) {
-	ts := newBenchRuntime(b, func() {})
+func benchRuntimeCancel(b *testing.B, o benchOrder) {
+	ts := newBenchRuntime(b, func() {}, o.arm)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		k := order[i%benchTimers]
+		k := o.visit[i%benchTimers]
 		ts[k].Stop()
 		if i%benchTimers == benchTimers-1 {
 			b.StopTimer()
@@ -285,13 +334,22 @@ func cpuTime() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-// benchTouchNode is the memory floor of reset and cancel at this scale: one
-// read-modify-write of a random 32-byte node in a 1M-node slab, nothing else.
-func benchTouchNode(b *testing.B, order []uint32) {
+// benchTouchViaHandle is the memory floor of reset and cancel in each
+// pattern: the caller's handle is read, then the node it names (nodes lie in
+// arming order, as in the wheel's slab) is read and written, nothing else. In
+// the random pattern those are two dependent cache misses.
+func benchTouchViaHandle(b *testing.B, o benchOrder) {
 	nodes := make([]node, benchTimers)
+	hs := make([]Timer, benchTimers)
+	for n, k := range o.arm {
+		hs[k] = Timer{idx: uint32(n), gen: 1}
+	}
 	b.ResetTimer()
 	for i := range b.N {
-		nodes[order[i%benchTimers]].payload++
+		k := o.visit[i%benchTimers]
+		n := &nodes[hs[k].idx]
+		n.payload++
+		hs[k].gen = n.gen
 	}
 }
 
@@ -325,21 +383,21 @@ func (h *timerHeap) Pop() any {
 	return it
 }
 
-func newBenchHeap(b *testing.B, extra int) (*timerHeap, []*heapItem) {
+func newBenchHeap(b *testing.B, extra int, arm []uint32) (*timerHeap, []*heapItem) {
 	b.Helper()
 	items := make([]*heapItem, benchTimers)
 	before := heapBytes()
 	h := make(timerHeap, 0, benchTimers+extra)
-	for i := range items {
-		items[i] = &heapItem{due: int64(benchDelay(i)), payload: uint64(i)}
-		heap.Push(&h, items[i])
+	for _, k := range arm {
+		items[k] = &heapItem{due: int64(benchDelay(int(k))), payload: uint64(k)}
+		heap.Push(&h, items[k])
 	}
 	perTimer(b, before)
 	return &h, items
 }
 
 func benchHeapAdd(b *testing.B) {
-	h, _ := newBenchHeap(b, benchTimers)
+	h, _ := newBenchHeap(b, benchTimers, benchSeq)
 	extra := make([]*heapItem, benchTimers)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -357,23 +415,23 @@ func benchHeapAdd(b *testing.B) {
 	}
 }
 
-func benchHeapReset(b *testing.B, order []uint32) {
-	h, items := newBenchHeap(b, 0)
+func benchHeapReset(b *testing.B, o benchOrder) {
+	h, items := newBenchHeap(b, 0, o.arm)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		it := items[order[i%benchTimers]]
+		it := items[o.visit[i%benchTimers]]
 		it.due = int64(i) + int64(benchDelay(i))
 		heap.Fix(h, it.index)
 	}
 }
 
-func benchHeapCancel(b *testing.B, order []uint32) {
-	h, items := newBenchHeap(b, 0)
+func benchHeapCancel(b *testing.B, o benchOrder) {
+	h, items := newBenchHeap(b, 0, o.arm)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		heap.Remove(h, items[order[i%benchTimers]].index)
+		heap.Remove(h, items[o.visit[i%benchTimers]].index)
 		if i%benchTimers == benchTimers-1 {
 			b.StopTimer()
 			for _, it := range items {
@@ -417,18 +475,20 @@ func BenchmarkAdd(b *testing.B) {
 
 func BenchmarkReset(b *testing.B) {
 	for _, o := range benchOrders {
-		b.Run("wheel/"+o.name, func(b *testing.B) { benchWheelReset(b, o.order) })
-		b.Run("runtime-Timer.Reset/"+o.name, func(b *testing.B) { benchRuntimeReset(b, o.order) })
-		b.Run("container-heap/"+o.name, func(b *testing.B) { benchHeapReset(b, o.order) })
-		b.Run("floor-touch-node/"+o.name, func(b *testing.B) { benchTouchNode(b, o.order) })
+		b.Run("wheel/"+o.name, func(b *testing.B) { benchWheelReset(b, o) })
+		b.Run("wheel-clock/"+o.name, func(b *testing.B) { benchWheelResetClock(b, o) })
+		b.Run("runtime-Timer.Reset/"+o.name, func(b *testing.B) { benchRuntimeReset(b, o) })
+		b.Run("container-heap/"+o.name, func(b *testing.B) { benchHeapReset(b, o) })
+		b.Run("floor-via-handle/"+o.name, func(b *testing.B) { benchTouchViaHandle(b, o) })
 	}
 }
 
 func BenchmarkCancel(b *testing.B) {
 	for _, o := range benchOrders {
-		b.Run("wheel/"+o.name, func(b *testing.B) { benchWheelCancel(b, o.order) })
-		b.Run("runtime-Timer.Stop/"+o.name, func(b *testing.B) { benchRuntimeCancel(b, o.order) })
-		b.Run("container-heap/"+o.name, func(b *testing.B) { benchHeapCancel(b, o.order) })
+		b.Run("wheel/"+o.name, func(b *testing.B) { benchWheelCancel(b, o) })
+		b.Run("floor-via-handle/"+o.name, func(b *testing.B) { benchTouchViaHandle(b, o) })
+		b.Run("runtime-Timer.Stop/"+o.name, func(b *testing.B) { benchRuntimeCancel(b, o) })
+		b.Run("container-heap/"+o.name, func(b *testing.B) { benchHeapCancel(b, o) })
 	}
 }
 
