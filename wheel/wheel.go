@@ -162,14 +162,26 @@ func (w *Wheel) AddAt(now, due int64, payload uint64) Timer {
 // gives the node a new generation and files a new entry; the old one is left
 // in place, stale (see the package documentation, Memory).
 func (w *Wheel) Reset(t Timer, now int64, delay time.Duration, payload uint64) Timer {
-	return w.ResetAt(t, now, addSat(now, delay), payload)
+	// The fast path is written out here and in ResetAt: it is too big for
+	// the inliner, and a call more costs as much as the node look itself.
+	due := addSat(now, delay)
+	dt := max(w.dueTick(due), w.cur) // computed while the node is fetched
+	if t.gen&1 == 1 && int64(t.idx) < int64(len(w.nodes)) {
+		n := &w.nodes[t.idx]
+		if n.gen == t.gen && due > now && keepsFor(n.filed, dt) {
+			n.due, n.payload = due, payload // the entry stays where it is
+			return t
+		}
+	}
+	return w.refileReset(t, now, due, payload)
 }
 
 // ResetAt is Reset with an absolute due time, as AddAt is to Add.
 func (w *Wheel) ResetAt(t Timer, now, due int64, payload uint64) Timer {
+	dt := max(w.dueTick(due), w.cur)
 	if t.gen&1 == 1 && int64(t.idx) < int64(len(w.nodes)) {
 		n := &w.nodes[t.idx]
-		if n.gen == t.gen && due > now && w.keeps(n.filed, due) {
+		if n.gen == t.gen && due > now && keepsFor(n.filed, dt) {
 			n.due, n.payload = due, payload
 			return t
 		}
@@ -177,16 +189,14 @@ func (w *Wheel) ResetAt(t Timer, now, due int64, payload uint64) Timer {
 	return w.refileReset(t, now, due, payload)
 }
 
-// keeps reports whether a timer filed as f may stay where it is when re-armed
-// for due > now: its list is walked at a tick P (see filedAt) no later than
-// its new effective tick max(tick(due), cur). Every list of a filedAt node is
-// walked at or after cur, so P is cur plus the 31-bit difference.
-func (w *Wheel) keeps(f uint32, due int64) bool {
-	if f&1 == 0 {
-		return false
-	}
-	p := w.cur + uint64((f>>1-uint32(w.cur))&(1<<31-1))
-	return p == w.cur || due > w.timeOf(p-1)
+// keepsFor reports whether a timer filed as f may stay where it is when
+// re-armed for effective tick t >= cur: its list is walked at a tick P <= t.
+// Every list of a filedAt node is walked at a tick in [cur, cur+2^24], so the
+// 31-bit difference t-P is below 2^30 exactly when t >= P (and t is not more
+// than 2^30 ticks, 124 days at DefaultTick, beyond P: then the answer is a
+// safe false).
+func keepsFor(f uint32, t uint64) bool {
+	return f&1 == 1 && (uint32(t)-f>>1)&(1<<31-1) < 1<<30
 }
 
 // refileReset is ResetAt when the entry cannot stay: the timer gets a new
@@ -327,11 +337,11 @@ func (w *Wheel) timeOf(t uint64) int64 {
 // addSat returns now+d, saturated to the int64 range.
 func addSat(now int64, d time.Duration) int64 {
 	r := now + int64(d)
-	if d > 0 && r < now {
-		return math.MaxInt64
-	}
-	if d < 0 && r > now {
-		return math.MinInt64
+	if (r < now) != (d < 0) { // overflowed: saturate towards d's sign
+		r = math.MaxInt64
+		if d < 0 {
+			r = math.MinInt64
+		}
 	}
 	return r
 }

@@ -128,13 +128,25 @@ func benchWheelAdd(b *testing.B) {
 	}
 }
 
-func benchWheelReset(b *testing.B, o benchOrder) {
+// resetDelay is the delay of the i-th reset, of record k. Pushed on (jitter
+// false): the record's own interval from a clock that only moves forward, so
+// every reset moves its timer later — a heartbeat or a write deadline pushed on
+// by activity, the gateway's case. Jittered: a new spread of up to a second
+// each time, so about one reset in five moves its timer to an earlier slot.
+func resetDelay(jitter bool, i int, k uint32) time.Duration {
+	if jitter {
+		return benchDelay(i)
+	}
+	return benchDelay(int(k))
+}
+
+func benchWheelReset(b *testing.B, o benchOrder, jitter bool) {
 	w, hs := newBenchWheel(b, 0, o.arm)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		k := o.visit[i%benchTimers]
-		hs[k] = w.Reset(hs[k], int64(i), benchDelay(i), uint64(k))
+		hs[k] = w.Reset(hs[k], int64(i), resetDelay(jitter, i, k), uint64(k))
 	}
 }
 
@@ -146,7 +158,7 @@ const benchStep = int64(time.Microsecond)
 // wheel is advanced every tick, so the slots that come up are walked (and
 // their stale entries dropped) while the resets go on. That walking is part of
 // the measured time.
-func benchWheelResetClock(b *testing.B, o benchOrder) {
+func benchWheelResetClock(b *testing.B, o benchOrder, jitter bool) {
 	w, hs := newBenchWheel(b, 0, o.arm)
 	fired := 0
 	fn := func(Timer, uint64, int64) { fired++ }
@@ -159,7 +171,7 @@ func benchWheelResetClock(b *testing.B, o benchOrder) {
 			next += int64(DefaultTick)
 		}
 		k := o.visit[i%benchTimers]
-		hs[k] = w.Reset(hs[k], now, benchDelay(i), uint64(k))
+		hs[k] = w.Reset(hs[k], now, resetDelay(jitter, i, k), uint64(k))
 	}
 	if fired != 0 {
 		b.Fatalf("%d timers fired: every one is re-armed before it is due", fired)
@@ -256,12 +268,13 @@ func benchRuntimeAdd(b *testing.B) {
 	}
 }
 
-func benchRuntimeReset(b *testing.B, o benchOrder) {
+func benchRuntimeReset(b *testing.B, o benchOrder, jitter bool) {
 	ts := newBenchRuntime(b, func() {}, o.arm)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		ts[o.visit[i%benchTimers]].Reset(time.Hour + benchDelay(i))
+		k := o.visit[i%benchTimers]
+		ts[k].Reset(time.Hour + resetDelay(jitter, i, k))
 	}
 }
 
@@ -353,6 +366,30 @@ func benchTouchViaHandle(b *testing.B, o benchOrder) {
 	}
 }
 
+// benchTouchCall is benchTouchViaHandle with the node's read-modify-write
+// behind a function call that is not inlined, as every wheel operation is: the
+// floor of any out-of-line timer operation in each pattern.
+func benchTouchCall(b *testing.B, o benchOrder) {
+	nodes := make([]node, benchTimers)
+	hs := make([]Timer, benchTimers)
+	for n, k := range o.arm {
+		hs[k] = Timer{idx: uint32(n), gen: 1}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		k := o.visit[i%benchTimers]
+		hs[k] = touchNode(nodes, hs[k])
+	}
+}
+
+//go:noinline
+func touchNode(nodes []node, t Timer) Timer {
+	n := &nodes[t.idx]
+	n.payload++
+	t.gen = n.gen
+	return t
+}
+
 // --- container/heap ---
 
 type heapItem struct {
@@ -415,13 +452,14 @@ func benchHeapAdd(b *testing.B) {
 	}
 }
 
-func benchHeapReset(b *testing.B, o benchOrder) {
+func benchHeapReset(b *testing.B, o benchOrder, jitter bool) {
 	h, items := newBenchHeap(b, 0, o.arm)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		it := items[o.visit[i%benchTimers]]
-		it.due = int64(i) + int64(benchDelay(i))
+		k := o.visit[i%benchTimers]
+		it := items[k]
+		it.due = int64(i) + int64(resetDelay(jitter, i, k))
 		heap.Fix(h, it.index)
 	}
 }
@@ -473,13 +511,19 @@ func BenchmarkAdd(b *testing.B) {
 	b.Run("container-heap", benchHeapAdd)
 }
 
-func BenchmarkReset(b *testing.B) {
+// BenchmarkReset pushes deadlines on; BenchmarkResetJitter moves them to a
+// random new time (see resetDelay).
+func BenchmarkReset(b *testing.B)       { benchResets(b, false) }
+func BenchmarkResetJitter(b *testing.B) { benchResets(b, true) }
+
+func benchResets(b *testing.B, jitter bool) {
 	for _, o := range benchOrders {
-		b.Run("wheel/"+o.name, func(b *testing.B) { benchWheelReset(b, o) })
-		b.Run("wheel-clock/"+o.name, func(b *testing.B) { benchWheelResetClock(b, o) })
-		b.Run("runtime-Timer.Reset/"+o.name, func(b *testing.B) { benchRuntimeReset(b, o) })
-		b.Run("container-heap/"+o.name, func(b *testing.B) { benchHeapReset(b, o) })
+		b.Run("wheel/"+o.name, func(b *testing.B) { benchWheelReset(b, o, jitter) })
+		b.Run("wheel-clock/"+o.name, func(b *testing.B) { benchWheelResetClock(b, o, jitter) })
+		b.Run("runtime-Timer.Reset/"+o.name, func(b *testing.B) { benchRuntimeReset(b, o, jitter) })
+		b.Run("container-heap/"+o.name, func(b *testing.B) { benchHeapReset(b, o, jitter) })
 		b.Run("floor-via-handle/"+o.name, func(b *testing.B) { benchTouchViaHandle(b, o) })
+		b.Run("floor-call/"+o.name, func(b *testing.B) { benchTouchCall(b, o) })
 	}
 }
 
@@ -487,6 +531,7 @@ func BenchmarkCancel(b *testing.B) {
 	for _, o := range benchOrders {
 		b.Run("wheel/"+o.name, func(b *testing.B) { benchWheelCancel(b, o) })
 		b.Run("floor-via-handle/"+o.name, func(b *testing.B) { benchTouchViaHandle(b, o) })
+		b.Run("floor-call/"+o.name, func(b *testing.B) { benchTouchCall(b, o) })
 		b.Run("runtime-Timer.Stop/"+o.name, func(b *testing.B) { benchRuntimeCancel(b, o) })
 		b.Run("container-heap/"+o.name, func(b *testing.B) { benchHeapCancel(b, o) })
 	}
