@@ -212,16 +212,6 @@ func (w *Wheel) trimHead(l uint32) bool {
 	return false
 }
 
-// pop removes and returns the head entry of list l; only valid after
-// trimHead(l) returned true.
-func (w *Wheel) pop(l uint32) entry {
-	c := w.lists[l].head
-	h := &w.chunks[c]
-	e := w.ents[at(c, h.lo)]
-	h.lo++
-	return e
-}
-
 // take detaches list l whole and returns its chain.
 func (w *Wheel) take(l uint32) list {
 	L := w.lists[l]

@@ -165,10 +165,9 @@ func (w *Wheel) Reset(t Timer, now int64, delay time.Duration, payload uint64) T
 	// The fast path is written out here and in ResetAt: it is too big for
 	// the inliner, and a call more costs as much as the node look itself.
 	due := addSat(now, delay)
-	dt := max(w.dueTick(due), w.cur) // computed while the node is fetched
 	if t.gen&1 == 1 && int64(t.idx) < int64(len(w.nodes)) {
 		n := &w.nodes[t.idx]
-		if n.gen == t.gen && due > now && keepsFor(n.filed, dt) {
+		if n.gen == t.gen && due > now && w.keeps(n.filed, due) {
 			n.due, n.payload = due, payload // the entry stays where it is
 			return t
 		}
@@ -178,10 +177,9 @@ func (w *Wheel) Reset(t Timer, now int64, delay time.Duration, payload uint64) T
 
 // ResetAt is Reset with an absolute due time, as AddAt is to Add.
 func (w *Wheel) ResetAt(t Timer, now, due int64, payload uint64) Timer {
-	dt := max(w.dueTick(due), w.cur)
 	if t.gen&1 == 1 && int64(t.idx) < int64(len(w.nodes)) {
 		n := &w.nodes[t.idx]
-		if n.gen == t.gen && due > now && keepsFor(n.filed, dt) {
+		if n.gen == t.gen && due > now && w.keeps(n.filed, due) {
 			n.due, n.payload = due, payload
 			return t
 		}
@@ -189,14 +187,22 @@ func (w *Wheel) ResetAt(t Timer, now, due int64, payload uint64) Timer {
 	return w.refileReset(t, now, due, payload)
 }
 
-// keepsFor reports whether a timer filed as f may stay where it is when
-// re-armed for effective tick t >= cur: its list is walked at a tick P <= t.
-// Every list of a filedAt node is walked at a tick in [cur, cur+2^24], so the
-// 31-bit difference t-P is below 2^30 exactly when t >= P (and t is not more
-// than 2^30 ticks, 124 days at DefaultTick, beyond P: then the answer is a
-// safe false).
-func keepsFor(f uint32, t uint64) bool {
-	return f&1 == 1 && (uint32(t)-f>>1)&(1<<31-1) < 1<<30
+// keeps reports whether a timer filed as f may stay where it is when re-armed
+// for due > now: its list is walked at a tick P (see filedAt) no later than
+// its new effective tick max(tick(due), cur), that is P == cur or due >
+// timeOf(P-1). Every list of a filedAt node is walked at a tick in [cur,
+// cur+2^24], so P is cur plus the 31-bit difference. No division: this runs
+// while the node is fetched on every Reset.
+func (w *Wheel) keeps(f uint32, due int64) bool {
+	if f&1 == 0 {
+		return false
+	}
+	p := w.cur + uint64((f>>1-uint32(w.cur))&(1<<31-1))
+	if p == w.cur {
+		return true
+	}
+	hi, lo := bits.Mul64(p-1, w.tick)
+	return hi == 0 && due > w.start && uint64(due)-uint64(w.start) > lo
 }
 
 // refileReset is ResetAt when the entry cannot stay: the timer gets a new
