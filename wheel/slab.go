@@ -14,7 +14,7 @@ const minSlab = 64
 // per timer; TestSizes pins it to 24 bytes.
 type node struct {
 	gen     uint32 // odd while armed, even while free; see Timer
-	filed   uint32 // where its current entry waits: filedBatch, filedFixed or filedAt(P)
+	filed   uint32 // where its current entry waits: filedBatch, filedFixed, filedExpired or filedAbove(T)
 	due     int64  // the caller's due time in ns (returned to fn)
 	payload uint64 // the caller's payload; the next free node while free
 }
@@ -26,18 +26,27 @@ type node struct {
 type entry struct{ idx, gen uint32 }
 
 // The filed field of an armed node says whether a Reset may leave its entry
-// where it is (see Wheel.keeps): odd values filedAt(P) mean the entry is on a
-// list the wheel walks at tick P (mod 2^31) — a level slot, whose timers are
-// then re-filed or fired, or the expired list at P = cur — so any new due tick
-// >= P can keep it; the even values pin the timer, so a Reset files it anew.
-// A level slot is at most 2^24 ticks ahead of cur, so 31 bits identify P.
+// where it is (see Wheel.keeps). An odd value filedAbove(T) means the entry is
+// on a level slot that the wheel walks (and then re-files or fires) before any
+// due time in bucket T or later — buckets are the clock's nanoseconds since
+// Start shifted right by floor(log2(Tick)), so one is at most a tick wide and
+// bucketing costs a shift, not a division — so a Reset to such a due time can
+// keep it. filedExpired: on the expired list, walked by the next Advance, so
+// every Reset to a time after now can keep it. The other even values pin the
+// timer: a Reset files it anew.
 const (
-	filedBatch = 0 // its entry is in the batch the current Advance is firing
-	filedFixed = 2 // on the expired list because it was armed already due, or on the overflow list
+	filedBatch   = 0 // its entry is in the batch the current Advance is firing
+	filedFixed   = 2 // on the expired list because it was armed already due, or on the overflow list
+	filedExpired = 4 // on the expired list, due at the next Advance unless re-armed later
 )
 
-// filedAt encodes "on a list walked at tick p".
-func filedAt(p uint64) uint32 { return uint32(p)<<1 | 1 }
+// bucketWindow bounds how far apart (in buckets, mod 2^31) a due time and a
+// filedAbove threshold may be for the comparison to hold: 2^30 buckets, over
+// 100 days at DefaultTick, against the 2^24 ticks a level slot can be ahead.
+const bucketWindow = 1 << 30
+
+// filedAbove encodes "walked before any due time in bucket t or later".
+func filedAbove(t uint64) uint32 { return uint32(t)<<1 | 1 }
 
 // Lists are chains of chunks of chunkLen entries in one arena. Every chunk
 // holds its entries at [lo, hi); chunks in the middle of a chain may be partly

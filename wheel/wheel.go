@@ -81,7 +81,10 @@ type Wheel struct {
 	// (fastLo >= fastHi) whenever cur moves.
 	fastLo, fastHi    int64
 	fastList, fastLvl uint32
-	fastFiled         uint32 // filedAt(start tick of fastList)
+	fastFiled         uint32 // the filed value of fastList's timers
+
+	curTime     int64 // timeOf(cur), for Reset's keeps
+	bucketShift uint  // floor(log2(tick)): see filedAbove
 }
 
 // batchEntry is one due timer in the batch: its effective tick e, due time,
@@ -123,7 +126,8 @@ func New(c Config) *Wheel {
 	if tick <= 0 {
 		tick = DefaultTick
 	}
-	w := &Wheel{tick: uint64(tick), start: c.Start, farMin: math.MaxUint64}
+	w := &Wheel{tick: uint64(tick), start: c.Start, curTime: c.Start, farMin: math.MaxUint64,
+		bucketShift: uint(bits.Len64(uint64(tick)) - 1)}
 	w.lastTick = w.tickOf(math.MaxInt64)
 	w.initSlab(c.Capacity)
 	return w
@@ -188,21 +192,30 @@ func (w *Wheel) ResetAt(t Timer, now, due int64, payload uint64) Timer {
 }
 
 // keeps reports whether a timer filed as f may stay where it is when re-armed
-// for due > now: its list is walked at a tick P (see filedAt) no later than
-// its new effective tick max(tick(due), cur), that is P == cur or due >
-// timeOf(P-1). Every list of a filedAt node is walked at a tick in [cur,
-// cur+2^24], so P is cur plus the 31-bit difference. No division: this runs
-// while the node is fetched on every Reset.
+// for due > now: on the expired list, or on a level slot walked before due's
+// bucket. A due time before cur's own tick start (time going backwards) never
+// keeps a slot entry. The bucket is computed while the node is fetched; after
+// that the test is a subtraction.
 func (w *Wheel) keeps(f uint32, due int64) bool {
-	if f&1 == 0 {
-		return false
-	}
-	p := w.cur + uint64((f>>1-uint32(w.cur))&(1<<31-1))
-	if p == w.cur {
+	if f == filedExpired {
 		return true
 	}
-	hi, lo := bits.Mul64(p-1, w.tick)
-	return hi == 0 && due > w.start && uint64(due)-uint64(w.start) > lo
+	b := uint32((uint64(due) - uint64(w.start)) >> w.bucketShift)
+	return f&1 == 1 && due >= w.curTime && (b-f>>1)&(1<<31-1) < bucketWindow
+}
+
+// bucket is the filedAbove bucket of time x >= start.
+func (w *Wheel) bucket(x int64) uint64 { return (uint64(x) - uint64(w.start)) >> w.bucketShift }
+
+// slotFiled is the filed value of a level slot walked at tick lo >= 1: due
+// times above timeOf(lo-1) may stay, so the first bucket wholly above it.
+// Where time saturates the slot pins its timers instead.
+func (w *Wheel) slotFiled(lo uint64) uint32 {
+	t := w.timeOf(lo - 1)
+	if t == math.MaxInt64 {
+		return filedFixed
+	}
+	return filedAbove(w.bucket(t) + 1)
 }
 
 // refileReset is ResetAt when the entry cannot stay: the timer gets a new
@@ -281,7 +294,7 @@ func (w *Wheel) file(x entry) {
 	}
 	e := w.dueTick(n.due)
 	if e <= w.cur {
-		n.filed = filedAt(w.cur)
+		n.filed = filedExpired
 		w.push(expiredList, x)
 		return
 	}
@@ -298,7 +311,7 @@ func (w *Wheel) file(x entry) {
 	// (timeOf(lo-1), timeOf(hi-1)], and is walked at tick lo.
 	shift := uint(lvl * slotBits)
 	lo := e >> shift << shift
-	n.filed = filedAt(lo)
+	n.filed = w.slotFiled(lo)
 	w.push(l, x)
 	w.occupied[lvl] |= 1 << s
 	// Cached unless tick or time saturate.
@@ -420,6 +433,7 @@ func (w *Wheel) advanceTo(target uint64) {
 		w.refile(l)
 	}
 	w.cur = max(w.cur, target)
+	w.curTime = w.timeOf(w.cur)
 	w.fastLo, w.fastHi = 0, 0
 }
 

@@ -563,8 +563,8 @@ func checkLists(tb testing.TB, w *Wheel) {
 	}
 }
 
-// checkFiled checks that a node whose current entry is on list l records the
-// tick at which the wheel walks l (see keepsFor).
+// checkFiled checks that a node whose current entry is on list l records
+// when the wheel walks l (see filedAbove).
 func checkFiled(tb testing.TB, w *Wheel, l uint32, f uint32) {
 	tb.Helper()
 	switch {
@@ -573,14 +573,14 @@ func checkFiled(tb testing.TB, w *Wheel, l uint32, f uint32) {
 			tb.Fatalf("overflow entry filed as %d", f)
 		}
 	case l == expiredList:
-		if f != filedFixed && f != filedAt(w.cur) {
+		if f != filedFixed && f != filedExpired {
 			tb.Fatalf("expired entry filed as %d, cur %d", f, w.cur)
 		}
 	default:
 		lvl, s := l/slotsPerLevel, uint64(l%slotsPerLevel)
 		shift := uint(lvl * slotBits)
 		walk := w.cur>>(shift+slotBits)<<(shift+slotBits) | s<<shift
-		if f != filedAt(walk) {
+		if f != w.slotFiled(walk) {
 			tb.Fatalf("entry in list %d (walked at %d) filed as %d", l, walk, f)
 		}
 	}
@@ -661,6 +661,24 @@ func TestGenerationWrap(t *testing.T) {
 	checkLists(t, w) // one current entry per armed node: the old one is gone
 	got, _ := collect(w, int64(time.Hour), 0)
 	if !equal(payloads(got), []uint64{3, 2}) {
+		t.Fatalf("got %v", payloads(got))
+	}
+}
+
+// A Reset to a due time far before the wheel's clock (time passed in going
+// backwards by more than the bucket window) must not leave the timer in a
+// later slot because the 31-bit bucket comparison wrapped: it is due at once.
+func TestResetFarBackwardsIsDue(t *testing.T) {
+	w := New(Config{Tick: 1})
+	start := int64(1) << 31
+	collect(w, start, 0)
+	a := w.Add(start, 100, 1) // a level-1 slot, walked about 100 ticks on
+	walkAbove := int64(w.nodes[a.idx].filed >> 1)
+	due := walkAbove - 1<<31 + 5 // 5 buckets above the threshold, mod 2^31
+	a = w.ResetAt(a, due-1, due, 2)
+	checkLists(t, w)
+	got, _ := collect(w, start, 0) // no time passes: it is due already
+	if !equal(payloads(got), []uint64{2}) {
 		t.Fatalf("got %v", payloads(got))
 	}
 }
