@@ -370,7 +370,7 @@ func Markdown(res *Results, rel string) string {
 	row("publish to N subscribers, 1/s: delivery latency p99", "≤ 250 ms", g.FanoutP99, bl.FanoutP99, cl.FanoutP99, " ms",
 		g.FanoutP99 <= 250, has(g.FanoutP99))
 	row("fan-out deliveries per server CPU-second", "≥ 0.9 × ceiling and ≥ 50,000", g.DeliveriesPerCPUSec, bl.DeliveriesPerCPUSec,
-		cl.DeliveriesPerCPUSec, "", g.DeliveriesPerCPUSec >= 0.9*cl.DeliveriesPerCPUSec && g.DeliveriesPerCPUSec >= 50000,
+		cl.DeliveriesPerCPUSec, "", g.DeliveriesPerCPUSec >= 0.9*cl.DeliveriesPerCPUSec && g.DeliveriesPerCPUSec >= minDeliveriesPerCPUSec,
 		has(g.DeliveriesPerCPUSec) && has(cl.DeliveriesPerCPUSec))
 	row("accept latency p99 of new streams while a fan-out runs", "≤ 50 ms", g.AcceptP99, bl.AcceptP99, cl.AcceptP99, " ms",
 		g.AcceptP99 <= 50, has(g.AcceptP99))
@@ -378,7 +378,11 @@ func Markdown(res *Results, rel string) string {
 		g.StreamsPerSec >= 8000, has(g.StreamsPerSec))
 	row("unicast sends via /internal/batch per second", "≥ 40,000", g.UnicastPerSec, nan(), nan(), "/s",
 		g.UnicastPerSec >= 40000, has(g.UnicastPerSec))
-	w("\nThe wheel and request-head parse figures are Go micro-benchmarks: `make bench-micro`.\n\n")
+	for _, n := range boundNotes(g, cl) {
+		w("\n%s\n", n)
+	}
+	w("\nThe fan-out rows come from a short run (10 publishes); the runs the issue specifies (60 s at 1/s, then 20/s) are in the section \"Fan-out (issue 6)\" below. ")
+	w("The wheel and request-head parse figures are Go micro-benchmarks: `make bench-micro`.\n\n")
 	w("![memory per stream](%s/%s)\n\n![fan-out latency](%s/%s)\n\n", rel, memoryChart, rel, latencyChart)
 	details(&b, res)
 	w("\nRaw reports: [`%s/%s`](%s/%s).\n\n", rel, resultsJSON, rel, resultsJSON)
@@ -388,6 +392,23 @@ func Markdown(res *Results, rel string) string {
 	}
 	w("```\n")
 	return b.String()
+}
+
+// minDeliveriesPerCPUSec is the absolute fan-out throughput target of
+// DESIGN.md section 5 (nchan measured 41,000 on this machine).
+const minDeliveriesPerCPUSec = 50000
+
+// boundNotes explains a miss of an absolute target that the bare write loop
+// shares in the same run: there this run's machine sets the figure, and the
+// ratio to the loop is the figure to read.
+func boundNotes(g, cl Figures) []string {
+	var notes []string
+	if g.DeliveriesPerCPUSec < minDeliveriesPerCPUSec && cl.DeliveriesPerCPUSec < minDeliveriesPerCPUSec {
+		notes = append(notes, fmt.Sprintf("Fan-out deliveries per CPU-second: the bare write loop itself reached %s in this run, "+
+			"below the absolute %s, so the machine bounds that half of the target here; the gateway made %.2f× the loop.",
+			commas(int64(cl.DeliveriesPerCPUSec)), commas(minDeliveriesPerCPUSec), g.DeliveriesPerCPUSec/cl.DeliveriesPerCPUSec))
+	}
+	return notes
 }
 
 // details writes the per-scenario tables under the headline table.

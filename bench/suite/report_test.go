@@ -83,6 +83,16 @@ func TestFiguresAndMarkdown(t *testing.T) {
 	}
 }
 
+func TestBoundNotes(t *testing.T) {
+	if n := boundNotes(Figures{DeliveriesPerCPUSec: 36000}, Figures{DeliveriesPerCPUSec: 38000}); len(n) != 1 ||
+		!strings.Contains(n[0], "reached 38,000") || !strings.Contains(n[0], "0.95×") {
+		t.Fatalf("notes %q", n)
+	}
+	if n := boundNotes(Figures{DeliveriesPerCPUSec: 36000}, Figures{DeliveriesPerCPUSec: 80000}); len(n) != 0 {
+		t.Fatalf("a miss the loop does not share got a note: %q", n)
+	}
+}
+
 func TestChartsAreSVG(t *testing.T) {
 	hs := stats.New()
 	for i := int64(1); i <= 1000; i++ {
