@@ -90,8 +90,9 @@
 //
 // # Memory
 //
-// Timers live in a slab of 24-byte nodes (generation, the tick at which the
-// list holding its entry is walked, due time, payload) with a free list. Each
+// Timers live in a slab of 24-byte nodes (generation, where its entry waits —
+// for a level slot, the first due time that slot is walked before, in buckets
+// of at most a tick — due time, payload) with a free list. Each
 // timer is filed as an 8-byte entry (node index and generation) in a slot
 // list; the lists are chains of 64-entry chunks (8-byte header) in one arena
 // with a free chunk list. Slab and arena grow by doubling only when full, so
