@@ -347,16 +347,23 @@ func cpuTime() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-// benchTouchViaHandle is the memory floor of reset and cancel in each
-// pattern: the caller's handle is read, then the node it names (nodes lie in
-// arming order, as in the wheel's slab) is read and written, nothing else. In
-// the random pattern those are two dependent cache misses.
-func benchTouchViaHandle(b *testing.B, o benchOrder) {
+// floorSetup lays out the floors' memory as the wheel's: a node per record,
+// in arming order, and the records' handles naming them.
+func floorSetup(o benchOrder) ([]node, []Timer) {
 	nodes := make([]node, benchTimers)
 	hs := make([]Timer, benchTimers)
 	for n, k := range o.arm {
 		hs[k] = Timer{idx: uint32(n), gen: 1}
 	}
+	return nodes, hs
+}
+
+// benchTouchViaHandle is the memory floor of reset and cancel in each
+// pattern: the caller's handle is read, then the node it names is read and
+// written, nothing else. In the random pattern those are two dependent cache
+// misses.
+func benchTouchViaHandle(b *testing.B, o benchOrder) {
+	nodes, hs := floorSetup(o)
 	b.ResetTimer()
 	for i := range b.N {
 		k := o.visit[i%benchTimers]
@@ -370,11 +377,7 @@ func benchTouchViaHandle(b *testing.B, o benchOrder) {
 // behind a function call that is not inlined, as every wheel operation is: the
 // floor of any out-of-line timer operation in each pattern.
 func benchTouchCall(b *testing.B, o benchOrder) {
-	nodes := make([]node, benchTimers)
-	hs := make([]Timer, benchTimers)
-	for n, k := range o.arm {
-		hs[k] = Timer{idx: uint32(n), gen: 1}
-	}
+	nodes, hs := floorSetup(o)
 	b.ResetTimer()
 	for i := range b.N {
 		k := o.visit[i%benchTimers]
