@@ -39,6 +39,10 @@ const (
 	readBufferBytes = 64 << 10
 	// controlHeaderTimeout bounds a control request head (the gateway's default).
 	controlHeaderTimeout = 10 * time.Second
+	// controlShutdownTimeout bounds the wait for publishes in flight when
+	// the server stops (a broadcast takes milliseconds; after this the
+	// control connections are closed under them).
+	controlShutdownTimeout = 2 * time.Second
 	// fdReserve keeps descriptors free for the control port and the process
 	// below the open-file limit; accept pauses at the limit instead of failing.
 	fdReserve = 256
@@ -131,9 +135,13 @@ func (s *Server) Serve(ctx context.Context, control net.Listener) error {
 	for _, l := range s.loops {
 		go l.run()
 	}
-	if s.cfg.Heartbeat > 0 {
-		go s.heartbeats(ctx)
-	}
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		if s.cfg.Heartbeat > 0 {
+			s.heartbeats(ctx)
+		}
+	}()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/publish", s.publish)
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) { ssewire.WriteJSON(w, s.Stats()) })
@@ -148,7 +156,15 @@ func (s *Server) Serve(ctx context.Context, control net.Listener) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	srv.Close()
+	// Nothing may broadcast once the loops stop: end the heartbeats and the
+	// publishes in flight first.
+	cancel()
+	<-beating
+	sctx, scancel := context.WithTimeout(context.Background(), controlShutdownTimeout)
+	if srv.Shutdown(sctx) != nil {
+		srv.Close()
+	}
+	scancel()
 	s.closeAll()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
