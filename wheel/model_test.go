@@ -90,14 +90,16 @@ func (m *model) live(t *modelTimer) bool { return m.alive[t.id] == t }
 // in firing order (some may die in callbacks before their turn).
 func (m *model) due() []*modelTimer {
 	var d []*modelTimer
+	pending := make(map[*modelTimer]bool, len(m.pending))
 	for _, t := range m.pending {
 		if m.live(t) {
 			d = append(d, t)
+			pending[t] = true
 		}
 	}
 	n := len(d)
 	for _, t := range m.alive {
-		if t.e <= m.cur && !slices.Contains(d[:n], t) {
+		if t.e <= m.cur && !pending[t] {
 			d = append(d, t)
 		}
 	}
