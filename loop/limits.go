@@ -51,8 +51,11 @@ const (
 	// of it, so a loop writes them in a few bursts a second instead of a
 	// trickle. A burst costs less per write (on loopback the receiver is
 	// already awake for the next one; a lone write pays for its wakeup), and
-	// the grid is fine enough that streams opened together still spread out.
-	heartbeatGrid = 100 * time.Millisecond
+	// the grid is fine enough that streams opened together still spread out
+	// (over interval/grid phases: 60 at the default 15 s). Measured at 15k
+	// streams and 1 s beats (BENCHMARKS.md): 100 ms costs 1.20× the bare
+	// write loop's CPU, 250 ms 1.11×, 500 ms no better than 250 ms.
+	heartbeatGrid = 250 * time.Millisecond
 
 	// shedRetryMin and shedRetryMax bound the randomised retry hint sent to a
 	// shed request, so returning clients spread out over the window.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"ssegw/bench/loadclient"
 )
@@ -23,6 +24,9 @@ func TestWorkerProtocol(t *testing.T) {
 		`{"op":"close"}`,
 		`{"op":"counters"}`,
 	}, "\n") + "\n"
+	// The result reports this process's CPU time, counted by the kernel in
+	// 10 ms ticks: use some first, so that the figure cannot be zero.
+	before := burnCPU(t)
 	var out bytes.Buffer
 	if err := RunWorker(strings.NewReader(in), &out); err != nil {
 		t.Fatal(err)
@@ -44,8 +48,26 @@ func TestWorkerProtocol(t *testing.T) {
 			t.Fatalf("reply %d: %+v", i, reps[i])
 		}
 	}
-	if reps[5].Counters == nil || reps[6].Result == nil || reps[6].Result.CPUSeconds <= 0 {
+	if reps[5].Counters == nil || reps[6].Result == nil || reps[6].Result.CPUSeconds < before {
 		t.Fatalf("counters %+v result %+v", reps[5].Counters, reps[6].Result)
+	}
+}
+
+// burnCPUFor bounds burnCPU's wait for the kernel to count a CPU tick.
+const burnCPUFor = 5 * time.Second
+
+// burnCPU spins until this process has a non-zero CPU time and returns it.
+func burnCPU(t *testing.T) float64 {
+	deadline := time.Now().Add(burnCPUFor)
+	for x := uint64(1); ; x = x*6364136223846793005 + 1 {
+		if x%(1<<16) == 0 {
+			if c := selfCPU(); c > 0 {
+				return c
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no CPU time reported for this process")
+			}
+		}
 	}
 }
 
