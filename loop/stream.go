@@ -153,12 +153,13 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 		ls.scheduleDrain(cs, now)
 		return
 	}
+	// The first beat comes within one interval of ready, never later: the
+	// interval minus a random spread, rounded down onto the grid (see
+	// heartbeatGrid); at least 1 s - 100 ms - the grid after ready.
 	iv := ls.srv.opts.HeartbeatInterval
 	first := iv - ls.rng.upTo(min(heartbeatSpreadMax, iv/10))
 	due := now + int64(first)
-	if g := int64(heartbeatGrid); due%g != 0 { // batch beats onto the grid (see heartbeatGrid)
-		due += g - due%g
-	}
+	due -= due % int64(heartbeatGrid)
 	cs.timer = ls.wheel.AddAt(now, due, payload(cs, tkHeartbeat))
 	ls.armed(due)
 }
