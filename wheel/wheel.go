@@ -160,8 +160,8 @@ func (w *Wheel) AddAt(now, due int64, payload uint64) Timer {
 //
 // A Reset that moves the due time later does not move anything: the timer's
 // entry stays on the list it is on, which the wheel walks no later than the
-// new due tick, and is re-filed then (this is the gateway's pattern: every
-// write pushes the write deadline on, every beat the heartbeat). A Reset to an
+// new due tick, and is re-filed then (the common case: a deadline pushed on
+// by activity, a timer moved from one phase of a stream to a later one). A Reset to an
 // earlier tick, to a due time <= now, or of a timer in the batch being fired
 // gives the node a new generation and files a new entry; the old one is left
 // in place, stale (see the package documentation, Memory).
@@ -200,7 +200,7 @@ func (w *Wheel) keeps(f uint32, due int64) bool {
 	if f == filedExpired {
 		return true
 	}
-	b := uint32((uint64(due) - uint64(w.start)) >> w.bucketShift)
+	b := uint32(w.bucket(due))
 	return f&1 == 1 && due >= w.curTime && (b-f>>1)&(1<<31-1) < bucketWindow
 }
 
