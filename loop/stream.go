@@ -1,6 +1,8 @@
 package loop
 
 import (
+	"time"
+
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
@@ -153,15 +155,18 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 		ls.scheduleDrain(cs, now)
 		return
 	}
-	// The first beat comes within one interval of ready, never later: the
-	// interval minus a random spread, rounded down onto the grid (see
-	// heartbeatGrid); at least 1 s - 100 ms - the grid after ready.
 	iv := ls.srv.opts.HeartbeatInterval
-	first := iv - ls.rng.upTo(min(heartbeatSpreadMax, iv/10))
-	due := now + int64(first)
-	due -= due % int64(heartbeatGrid)
+	due := firstBeat(now, iv, ls.rng.upTo(min(heartbeatSpreadMax, iv/10)))
 	cs.timer = ls.wheel.AddAt(now, due, payload(cs, tkHeartbeat))
 	ls.armed(due)
+}
+
+// firstBeat is when a stream that became ready at now beats first: within
+// one interval iv, never later — the interval minus spread, rounded down onto
+// the grid (see heartbeatGrid), so at least iv - spread - heartbeatGrid on.
+func firstBeat(now int64, iv, spread time.Duration) int64 {
+	due := now + int64(iv-spread)
+	return due - due%int64(heartbeatGrid)
 }
 
 func (ls *loopState) releaseOps(ops []op) {
