@@ -1,6 +1,7 @@
 package wheel
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/big"
@@ -104,13 +105,7 @@ func (m *model) due() []*modelTimer {
 		}
 	}
 	slices.SortFunc(d[n:], func(a, b *modelTimer) int {
-		if a.e != b.e {
-			return cmpU(a.e, b.e)
-		}
-		if a.due != b.due {
-			return cmpU(uint64(a.due)^1<<63, uint64(b.due)^1<<63)
-		}
-		return cmpU(uint64(a.idx), uint64(b.idx))
+		return cmp.Or(cmp.Compare(a.e, b.e), cmp.Compare(a.due, b.due), cmp.Compare(a.idx, b.idx))
 	})
 	return d
 }
@@ -131,16 +126,6 @@ func (m *model) earliest() (uint64, bool) {
 		e, ok = min(e, t.e), true
 	}
 	return e, ok
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // byteReader decodes operations from fuzz bytes; past the end it yields zeros.

@@ -1,6 +1,7 @@
 package wheel
 
 import (
+	"cmp"
 	"math"
 	"math/bits"
 	"slices"
@@ -98,26 +99,13 @@ type batchEntry struct {
 
 // cmpBatch is the firing order: effective tick, then due time, then slab index.
 func cmpBatch(a, b batchEntry) int {
-	switch {
-	case a.e != b.e:
-		return cmpUint64(a.e, b.e)
-	case a.due != b.due:
-		if a.due < b.due {
-			return -1
-		}
-		return 1
+	if c := cmp.Compare(a.e, b.e); c != 0 {
+		return c
 	}
-	return cmpUint64(uint64(a.idx), uint64(b.idx))
-}
-
-func cmpUint64(a, b uint64) int {
-	if a < b {
-		return -1
+	if c := cmp.Compare(a.due, b.due); c != 0 {
+		return c
 	}
-	if a > b {
-		return 1
-	}
-	return 0
+	return cmp.Compare(a.idx, b.idx)
 }
 
 // New returns an empty wheel whose clock reads c.Start.
