@@ -26,11 +26,11 @@ test-race: test-deps ## alias of the race-enabled unit and end-to-end tests
 	$(GO) test -race -count=1 $(PKGS)
 
 # The real-client tests (clients/) need Chromium from Debian and the npm
-# packages pinned in clients/node; .ci/install-clients installs whatever is
+# packages pinned in clients/node; .ci/install-deps installs whatever is
 # missing (apt-get only when /usr/bin/chromium is absent), so `make test` works
 # on a fresh machine.
 test-deps: ## install what the tests need (Chromium, npm packages) when missing
-	.ci/install-clients
+	.ci/install-deps
 
 test-stress: ## long stress tests behind the `stress` build tag
 	$(GO) test -tags stress -count=1 -timeout 30m $(PKGS)

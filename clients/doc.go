@@ -30,7 +30,7 @@
 // envelope event format (EVENT_FORMAT=envelope).
 //
 // The Node packages are installed by `npm ci` in clients/node (from the
-// committed package-lock.json; .ci/install-clients does it, and `make test`
+// committed package-lock.json; .ci/install-deps does it, and `make test`
 // runs it when node_modules is missing or stale); Chromium comes from Debian
 // (`apt-get install chromium chromium-driver`). A client that cannot start
 // fails its test with the reason; nothing is skipped. When a test fails, its

@@ -141,7 +141,7 @@ func nodeDir(t *testing.T) string {
 	}
 	for _, pkg := range []string{"eventsource", "playwright-core"} {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
-			t.Fatalf("npm package %s is missing in %s/node_modules: run `npm ci` there (.ci/install-clients or `make test` does it)", pkg, dir)
+			t.Fatalf("npm package %s is missing in %s/node_modules: run `npm ci` there (.ci/install-deps or `make test` does it)", pkg, dir)
 		}
 	}
 	return dir
@@ -207,7 +207,7 @@ func startNode(t *testing.T, k *kit, script string, args ...string) *nodeClient 
 				c.start = rec
 				return c
 			case "fatal":
-				t.Fatalf("%s: %s\nstderr:\n%s\n(Chromium comes from Debian: `apt-get install -y chromium chromium-driver`, as .ci/install-clients does)",
+				t.Fatalf("%s: %s\nstderr:\n%s\n(Chromium comes from Debian: `apt-get install -y chromium chromium-driver`, as .ci/install-deps does)",
 					script, rec.Message, c.stderr.Bytes())
 			}
 		}
