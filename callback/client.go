@@ -24,12 +24,19 @@ type Outcome uint8
 const (
 	Accepted     Outcome = iota // any 2xx
 	Rejected                    // 400, 401 or 403: in-stream rejection
-	BackendError                // any other status: passed through as BACKEND_ERROR
-	Timeout                     // no answer within CALLBACK_TIMEOUT_MS: 504
-	Unavailable                 // network error: 503
+	BackendError                // any other status that is not a server failure: passed through as BACKEND_ERROR
+	Timeout                     // no answer within CALLBACK_TIMEOUT_MS
+	Unavailable                 // network error
+	ServerError                 // 429 or 5xx: the backend is overloaded or failing
 )
 
-var outcomeNames = [...]string{"accepted", "rejected", "backend_error", "timeout", "unavailable"}
+var outcomeNames = [...]string{"accepted", "rejected", "backend_error", "timeout", "unavailable", "server_error"}
+
+// Failed reports whether the outcome means the backend is in trouble (no
+// answer, a network error, 429 or 5xx) rather than that it decided: a connect
+// with such an outcome is answered per CONNECT_FAILURE, and a disconnect
+// with one is retried.
+func (o Outcome) Failed() bool { return o == Timeout || o == Unavailable || o == ServerError }
 
 func (o Outcome) String() string { return outcomeNames[o] }
 
@@ -246,6 +253,8 @@ func classify(resp *http.Response) Result {
 		r.Outcome = Accepted
 	case resp.StatusCode == 400 || resp.StatusCode == 401 || resp.StatusCode == 403:
 		r.Outcome = Rejected
+	case resp.StatusCode == 429 || resp.StatusCode >= 500:
+		r.Outcome = ServerError
 	default:
 		r.Outcome = BackendError
 	}

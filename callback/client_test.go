@@ -80,6 +80,10 @@ func TestConnectOutcomes(t *testing.T) {
 	f(resp("403", `{}`), Result{Outcome: Rejected, Status: 403, Phrase: "Forbidden"})
 	f(resp("400 Bad Request", ``), Result{Outcome: Rejected, Status: 400, Phrase: "Bad Request"})
 	f(resp("404 Not Found", ``), Result{Outcome: BackendError, Status: 404, Phrase: "Not Found"})
+	f(resp("429 Too Many Requests", ``), Result{Outcome: ServerError, Status: 429, Phrase: "Too Many Requests"})
+	f(resp("500 Internal Server Error", ``), Result{Outcome: ServerError, Status: 500, Phrase: "Internal Server Error"})
+	f(resp("503 Service Unavailable", ``), Result{Outcome: ServerError, Status: 503, Phrase: "Service Unavailable"})
+	f(resp("599 Whatever", ``), Result{Outcome: ServerError, Status: 599, Phrase: "Whatever"})
 	f(resp("301 Moved Permanently", ``)[:len(resp("301 Moved Permanently", ``))-4]+"Location: http://127.0.0.1:1/\r\n\r\n",
 		Result{Outcome: BackendError, Status: 301, Phrase: "Moved Permanently"}) // redirects are not followed
 }

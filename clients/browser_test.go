@@ -43,6 +43,52 @@ func TestChromium(t *testing.T) {
 		return
 	}
 	t.Run("envelope", func(t *testing.T) { checkEnvelope(t, k, b, c) })
+	if t.Failed() {
+		return
+	}
+	t.Run("outage", func(t *testing.T) { checkBackendOutage(t, k, b, c) })
+}
+
+// checkBackendOutage: while the backend answers connects with 503 (a restart),
+// a page's EventSource under CONNECT_FAILURE=retry (the default) gets a 200
+// with a retry hint, stays CONNECTING and comes back by itself once the
+// backend is up again; under CONNECT_FAILURE=status (the Node SSEGateway's
+// behaviour) it gets the 503, turns CLOSED and never comes back.
+func checkBackendOutage(t *testing.T, k *kit, b *backend, c *nodeClient) {
+	retry := startGateway(t, k, b, nil)
+	status := startGateway(t, k, b, map[string]string{"CONNECT_FAILURE": "status"})
+	b.setOutage(true)
+	defer b.setOutage(false)
+	c.open(t, "outage-retry", retry.url("/outage?c=outage-retry"))
+	c.open(t, "outage-status", status.url("/outage?c=outage-status"))
+	errRetry := c.records().waitRecord(t, "outage-retry", "error", "", 1, 15*time.Second)
+	errStatus := c.records().waitRecord(t, "outage-status", "error", "", 1, 15*time.Second)
+	if errRetry.ReadyState == nil || *errRetry.ReadyState != 0 {
+		t.Fatalf("retry mode: readyState after the failed connect = %v, want 0 (CONNECTING)", errRetry.ReadyState)
+	}
+	if errStatus.ReadyState == nil || *errStatus.ReadyState != 2 {
+		t.Fatalf("status mode: readyState after the 503 = %v, want 2 (CLOSED: the browser gives up)", errStatus.ReadyState)
+	}
+	if n := retry.metric(t, `ssegw_connect_failures_answered_total{answer="retry"}`); n < 1 {
+		t.Fatalf("retry answers counted %v, want >= 1", n)
+	}
+	b.setOutage(false)
+	up := time.Now()
+	ready := c.records().waitRecord(t, "outage-retry", "event", "ready", 1, 15*time.Second)
+	conns := b.connects("outage-retry")
+	t.Logf("retry mode: %d connect attempts; ready %v after the backend came back", len(conns), ready.At.Sub(up).Round(time.Millisecond))
+	if last := conns[len(conns)-1]; last.Failed {
+		t.Fatalf("the browser's last connect %+v failed, yet it got ready", last)
+	}
+	n := len(b.connects("outage-status"))
+	holdsFor(t, "the status-mode EventSource staying gone", rejectionWindow, func() bool {
+		return len(b.connects("outage-status")) == n
+	})
+	if evs := c.records().events("outage-status"); len(evs) != 0 {
+		t.Fatalf("status mode surfaced events %+v", evs)
+	}
+	c.close(t, "outage-retry")
+	c.close(t, "outage-status")
 }
 
 // checkEnvelope: with EVENT_FORMAT=envelope (the Node SSEGateway's format,

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -288,6 +289,8 @@ type callback struct {
 		Headers map[string]any `json:"headers"`
 	} `json:"request"`
 	At time.Time `json:"at"`
+	// Failed is set when the backend answered 503 because of an outage (setOutage).
+	Failed bool `json:"failed,omitempty"`
 }
 
 func (c callback) header(name string) string {
@@ -309,11 +312,15 @@ func (c callback) query(key string) string {
 // answers that status (with the reason phrases below), bind=<channel> binds
 // the stream to a channel; anything else is accepted.
 type backend struct {
-	ln    net.Listener
-	srv   *http.Server
-	mu    sync.Mutex
-	calls []callback
+	ln     net.Listener
+	srv    *http.Server
+	mu     sync.Mutex
+	calls  []callback
+	outage atomic.Bool // while set, every connect is answered 503 (a backend restart)
 }
+
+// setOutage starts or ends a backend outage: connects get 503 meanwhile.
+func (b *backend) setOutage(on bool) { b.outage.Store(on) }
 
 var rejectPhrase = map[string]string{"400": "Bad Request", "401": "Token Expired", "403": "Forbidden"}
 
@@ -358,11 +365,14 @@ func (b *backend) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.At = time.Now()
+	rec.Failed = rec.Action == "connect" && b.outage.Load()
 	b.mu.Lock()
 	b.calls = append(b.calls, rec)
 	b.mu.Unlock()
 	status, phrase, body := "200", "OK", `{"status":"ok"}`
-	if rec.Action == "connect" {
+	if rec.Failed {
+		status, phrase, body = "503", "Service Unavailable", `{"error":"restarting"}`
+	} else if rec.Action == "connect" {
 		if s := rec.query("reject"); s != "" {
 			status, phrase, body = s, rejectPhrase[s], `{"error":"no"}`
 		} else if ch := rec.query("bind"); ch != "" {

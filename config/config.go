@@ -52,6 +52,28 @@ type Config struct {
 	NATSURL             string // cluster mode when set (package cluster)
 	NATSSubjectPrefix   string // first tokens of every cluster subject
 	NodeID              uint16 // this gateway's node id in a cluster; 0 means draw a free one
+	ConnectFailure      ConnectFailure
+	DisconnectRetry     time.Duration // how long a failed disconnect callback is retried; 0 turns retries off
+}
+
+// ConnectFailure is how a connect callback that failed (timeout, network
+// error, 429, 5xx) is answered to the client (CONTRACT.md section 4.1).
+type ConnectFailure uint8
+
+const (
+	// ConnectFailureRetry answers 200 with a randomised retry hint and the end
+	// of the stream, like a shed request: the browser comes back by itself.
+	ConnectFailureRetry ConnectFailure = iota
+	// ConnectFailureStatus answers 504/503/the backend's status, as the Node
+	// SSEGateway did (a browser's EventSource then gives up for good).
+	ConnectFailureStatus
+)
+
+func (f ConnectFailure) String() string {
+	if f == ConnectFailureStatus {
+		return "status"
+	}
+	return "retry"
 }
 
 // ErrHelp is returned by Load when --help was asked for; the usage has been printed.
@@ -167,6 +189,22 @@ func settings(numCPU int) []setting {
 			}
 			n, err := parseInt(v, 1, maxNodeID)
 			c.NodeID = uint16(n)
+			return err
+		}},
+		{"CONNECT_FAILURE", "retry", "a failed connect callback (timeout, network error, 429, 5xx) is answered with a retry hint (retry) or its status (status)", func(c *Config, v string) error {
+			switch v {
+			case "retry":
+				c.ConnectFailure = ConnectFailureRetry
+			case "status":
+				c.ConnectFailure = ConnectFailureStatus
+			default:
+				return errors.New("must be retry or status")
+			}
+			return nil
+		}},
+		{"DISCONNECT_RETRY_SECONDS", "60", "how long a failed disconnect callback is retried (0: not retried)", func(c *Config, v string) error {
+			n, err := parseInt(v, 0, 86400)
+			c.DisconnectRetry = time.Duration(n) * time.Second
 			return err
 		}},
 		{"DEMO_ADDR", "127.0.0.1:8080", "address of the built-in demo backend (with --demo)", func(c *Config, v string) error {

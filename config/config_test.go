@@ -20,7 +20,8 @@ func TestLoadDefaults(t *testing.T) {
 		c.CallbackTimeout != 5*time.Second || c.CallbackConcurrency != 256 || c.MaxPendingConnects != 10000 ||
 		c.MaxConnections != 0 || c.HeartbeatInterval != 15*time.Second || c.WriteBufferLimit != 1048576 ||
 		c.HeaderTimeout != 10*time.Second || c.MaxHeaderBytes != 16384 || c.EventFormat != sse.Standard ||
-		c.ShutdownTimeout != 10*time.Second || c.EventLoops != 4 || c.DrainWindow != 5*time.Second {
+		c.ShutdownTimeout != 10*time.Second || c.EventLoops != 4 || c.DrainWindow != 5*time.Second ||
+		c.ConnectFailure != ConnectFailureRetry || c.DisconnectRetry != 60*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -65,9 +66,18 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 	f(nil, map[string]string{"MAX_CONNECTIONS": "many"}, "MAX_CONNECTIONS")
 	f(nil, map[string]string{"CONTROL_ADDR": "0.0.0.0:3001"}, "CONTROL_TOKEN")
 	f([]string{"--max-header-bytes", "12"}, nil, "--max-header-bytes")
+	f(nil, map[string]string{"CONNECT_FAILURE": "Retry"}, "CONNECT_FAILURE")
+	f(nil, map[string]string{"DISCONNECT_RETRY_SECONDS": "-1"}, "DISCONNECT_RETRY_SECONDS")
 	f([]string{"--nope"}, nil, "nope")
 	if _, err := Load(nil, env(map[string]string{"CONTROL_ADDR": "0.0.0.0:3001", "CONTROL_TOKEN": "s"}), 2, io.Discard); err != nil {
 		t.Fatalf("non-loopback control with token: %v", err)
+	}
+}
+
+func TestBackendTroubleSettings(t *testing.T) {
+	c, err := Load([]string{"--connect-failure", "status"}, env(map[string]string{"DISCONNECT_RETRY_SECONDS": "0"}), 2, io.Discard)
+	if err != nil || c.ConnectFailure != ConnectFailureStatus || c.DisconnectRetry != 0 {
+		t.Fatalf("got %v %+v", err, c)
 	}
 }
 

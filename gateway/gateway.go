@@ -124,6 +124,7 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		WriteBufferLimit: cfg.WriteBufferLimit, MaxHeaderBytes: cfg.MaxHeaderBytes,
 		MaxConnections: capacity.MaxConnections, MaxPendingConnects: cfg.MaxPendingConnects, MaxSockets: capacity.MaxSockets,
 		EventFormat: cfg.EventFormat, TCPKeepAlive: cfg.TCPKeepAlive, TCPUserTimeout: cfg.TCPUserTimeout, Logger: log,
+		ConnectFailureStatus: cfg.ConnectFailure == config.ConnectFailureStatus,
 	}
 	var commands control.Gateway
 	if g.Cluster != nil {

@@ -58,6 +58,7 @@ type backend struct {
 	calls    []callbackRec
 	connect  func(rec callbackRec) reply
 	discGate chan struct{} // if set, disconnect callbacks are answered only once it is closed
+	faults   faults        // failures on command (faults_test.go)
 }
 
 func startBackend(t *testing.T) *backend {
@@ -68,12 +69,13 @@ func startBackend(t *testing.T) *backend {
 	}
 	b := &backend{t: t, ln: ln, connect: func(callbackRec) reply { return reply{statusLine: "200 OK", body: `{}`} }}
 	b.srv = &http.Server{Handler: http.HandlerFunc(b.serve)}
+	b.faults.addr = ln.Addr().String()
 	go func() { _ = b.srv.Serve(ln) }()
-	t.Cleanup(func() { b.srv.Close() })
+	t.Cleanup(func() { b.faults.stop(); b.srv.Close() })
 	return b
 }
 
-func (b *backend) url() string { return "http://" + b.ln.Addr().String() + "/cb?secret=s3" }
+func (b *backend) url() string { return "http://" + b.faults.addr + "/cb?secret=s3" }
 
 func (b *backend) onConnect(f func(rec callbackRec) reply) {
 	b.mu.Lock()
@@ -88,6 +90,9 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 		b.t.Errorf("backend got invalid JSON %q: %v", raw, err)
 	}
 	rec.Raw = raw
+	if b.faults.apply(w, r, rec.Action) {
+		return // failed on command: the gateway saw no answer, or a 5xx, and nothing is recorded
+	}
 	if r.URL.RawQuery != "secret=s3" || r.URL.Path != "/cb" || r.Method != "POST" {
 		b.t.Errorf("callback to %s %s", r.Method, r.URL)
 	}

@@ -233,9 +233,13 @@ func TestRejectionCarriesReasonPhrase(t *testing.T) {
 	}
 }
 
+// TestConnectFailuresMapToStatus: with CONNECT_FAILURE=status a failed connect
+// is answered as the Node SSEGateway did; any other non-2xx that is not a
+// rejection is passed through as BACKEND_ERROR in either mode (see
+// TestConnectFailureRetry for the default).
 func TestConnectFailuresMapToStatus(t *testing.T) {
 	b := startBackend(t)
-	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "CALLBACK_TIMEOUT_MS": "300"})
+	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "CALLBACK_TIMEOUT_MS": "300", "CONNECT_FAILURE": "status"})
 	f := func(rp reply, wantStatus, wantBody string) {
 		t.Helper()
 		b.onConnect(func(callbackRec) reply { return rp })
@@ -258,7 +262,7 @@ func TestConnectFailuresMapToStatus(t *testing.T) {
 		t.Fatalf("%d disconnects after failed connects", n)
 	}
 	// Network error: a callback URL nobody listens on.
-	g2 := startGateway(t, map[string]string{"CALLBACK_URL": "http://127.0.0.1:1/cb"})
+	g2 := startGateway(t, map[string]string{"CALLBACK_URL": "http://127.0.0.1:1/cb", "CONNECT_FAILURE": "status"})
 	c := dial(t, g2.PublicAddr())
 	c.get("/x")
 	h := c.head()

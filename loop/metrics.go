@@ -31,6 +31,13 @@ var (
 		callback.BackendError: metrics.NewCounter(`ssegw_connects_total{outcome="backend_error"}`),
 		callback.Timeout:      metrics.NewCounter(`ssegw_connects_total{outcome="timeout"}`),
 		callback.Unavailable:  metrics.NewCounter(`ssegw_connects_total{outcome="unavailable"}`),
+		callback.ServerError:  metrics.NewCounter(`ssegw_connects_total{outcome="server_error"}`),
+	}
+	// connectFailureAnswers counts failed connects (timeout, unavailable,
+	// server_error) by how the client was answered (CONNECT_FAILURE).
+	connectFailureAnswers = [...]*metrics.Counter{
+		answerRetry:  metrics.NewCounter(`ssegw_connect_failures_answered_total{answer="retry"}`),
+		answerStatus: metrics.NewCounter(`ssegw_connect_failures_answered_total{answer="status"}`),
 	}
 	disconnects = [...]*metrics.Counter{
 		ReasonNone:         metrics.NewCounter(`ssegw_disconnects_total{reason="none"}`),
@@ -46,6 +53,12 @@ var (
 )
 
 func shedCount(cause int) { shed[cause].Inc() }
+
+// How a failed connect was answered.
+const (
+	answerRetry = iota
+	answerStatus
+)
 
 // loopCounters are the per-write counters. Each loop has its own, so the hot
 // path never bounces a shared cache line between loops; /metrics sums them.

@@ -38,6 +38,10 @@ type Options struct {
 	TCPUserTimeout     time.Duration // 0 disables
 	Logger             *slog.Logger
 	ReadyExtra         func() []string // optional: more /readyz reasons (e.g. a broker)
+	// ConnectFailureStatus answers a failed connect callback (timeout,
+	// network error, 429, 5xx) with its status, as the Node SSEGateway did;
+	// false (CONNECT_FAILURE=retry, the default) answers it like a shed request.
+	ConnectFailureStatus bool
 
 	// NodeID is carried in every token, so a cluster can route a command to
 	// the gateway that holds the stream (0 when running alone).

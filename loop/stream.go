@@ -106,9 +106,27 @@ func (ls *loopState) connectResult(cs *conn, r *callback.Result, now int64) {
 		ls.endBody(cs, now)
 	default:
 		ls.endUnaccepted(cs)
+		if r.Outcome.Failed() && !ls.srv.opts.ConnectFailureStatus {
+			connectFailureAnswers[answerRetry].Inc()
+			ls.answerRetry(cs, now)
+			return
+		}
+		if r.Outcome.Failed() {
+			connectFailureAnswers[answerStatus].Inc()
+		}
 		status, code, msg := failureResponse(r)
 		ls.respondError(cs, status, code, msg, cs.has(fKeepAlive))
 	}
+}
+
+// answerRetry answers a stream whose connect callback failed (CONNECT_FAILURE
+// =retry) exactly like a shed request: 200, the SSE headers, a randomised
+// retry hint and the end of the stream. A browser's EventSource treats any
+// non-200 as final; this way it comes back by itself once the backend has
+// recovered, spread over the hint's window.
+func (ls *loopState) answerRetry(cs *conn, now int64) {
+	_, _ = cs.c.Write(ls.shedResponse(cs.has(fChunked)))
+	ls.closeAfterFlush(cs, ReasonNone, now)
 }
 
 func failureResponse(r *callback.Result) (int, string, string) {

@@ -1,0 +1,103 @@
+package gateway_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// readRetryAnswer reads the answer a shed or failed-connect stream gets on
+// HTTP/1.1 (SSE head, one "retry: N" chunk, the last chunk, then the close)
+// and returns N.
+func readRetryAnswer(t *testing.T, c *client) int {
+	t.Helper()
+	if h := c.head(); h != sseHead {
+		t.Fatalf("head %q, want the SSE head", h)
+	}
+	msg := c.chunk()
+	v, ok := strings.CutPrefix(msg, "retry: ")
+	n, err := strconv.Atoi(strings.TrimSuffix(v, "\n\n"))
+	if !ok || !strings.HasSuffix(v, "\n\n") || err != nil {
+		t.Fatalf("first chunk %q, want retry: <ms>", msg)
+	}
+	if last := c.chunk(); last != "" {
+		t.Fatalf("after the retry hint got %q, want the last chunk", last)
+	}
+	c.expectEOF()
+	return n
+}
+
+// TestConnectFailureRetry: with CONNECT_FAILURE=retry (the default) every way
+// a backend can fail a connect — refused connections, no answer within
+// CALLBACK_TIMEOUT_MS, a reset, 503, 500, 429 — is answered like a shed
+// request (200, SSE headers, a randomised retry hint, the end of the stream),
+// so a browser comes back by itself; nothing is owed to the backend; and once
+// the backend has recovered the next request streams. Other statuses are
+// still passed through.
+func TestConnectFailureRetry(t *testing.T) {
+	b := startBackend(t)
+	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "CALLBACK_TIMEOUT_MS": "300"})
+	before := scrapeControl(t, g)
+	outcomes := map[fault]string{faultRefuse: "unavailable", faultHang: "timeout", faultReset: "unavailable",
+		fault503: "server_error", fault500: "server_error", fault429: "server_error"}
+	hints := map[int]bool{}
+	for _, f := range []fault{faultRefuse, faultHang, faultReset, fault503, fault500, fault429} {
+		b.setFault(f, onConnect)
+		for i := 0; i < 3; i++ {
+			c := dial(t, g.PublicAddr())
+			c.get("/trouble?f=" + f.String())
+			n := readRetryAnswer(t, c)
+			if n < 1000 || n > 10000 {
+				t.Fatalf("%v: retry hint %d ms, want 1000-10000", f, n)
+			}
+			hints[n] = true
+		}
+		// HTTP/1.0: a close-delimited body.
+		c := dial(t, g.PublicAddr())
+		c.send("GET /trouble10 HTTP/1.0\r\nHost: gw\r\n\r\n")
+		h := c.head()
+		if !strings.HasPrefix(h, "HTTP/1.1 200 OK\r\n") || !strings.Contains(h, "Content-Type: text/event-stream\r\n") ||
+			strings.Contains(h, "Transfer-Encoding") {
+			t.Fatalf("%v over HTTP/1.0: head %q", f, h)
+		}
+		c.deadline(5e9)
+		line, err := c.r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "retry: ") {
+			t.Fatalf("%v over HTTP/1.0: %q %v", f, line, err)
+		}
+	}
+	if len(hints) < 2 {
+		t.Fatalf("retry hints %v are not randomised", hints)
+	}
+	b.setFault(faultNone, onBoth)
+	// Any other non-2xx is the backend's decision, passed through as before.
+	b.onConnect(func(callbackRec) reply { return reply{statusLine: "302 Found"} })
+	c := dial(t, g.PublicAddr())
+	c.get("/redirect")
+	if h := c.head(); !strings.HasPrefix(h, "HTTP/1.1 302 Found\r\n") {
+		t.Fatalf("302: head %q", h)
+	}
+	b.onConnect(func(callbackRec) reply { return reply{statusLine: "200 OK", body: `{}`} })
+	cs, tok := openStream(t, g, b, 2, "/back") // the 302 above was connect #1 the backend recorded
+	_ = cs
+	if n := b.count("disconnect"); n != 0 {
+		t.Fatalf("%d disconnects for failed connects", n)
+	}
+	after := scrapeControl(t, g)
+	want := map[string]float64{}
+	for _, o := range outcomes {
+		want[`ssegw_connects_total{outcome="`+o+`"}`] += 4
+	}
+	for k, v := range want {
+		if d := after[k] - before[k]; d != v {
+			t.Errorf("%s grew by %v, want %v", k, d, v)
+		}
+	}
+	if d := after[`ssegw_connect_failures_answered_total{answer="retry"}`] - before[`ssegw_connect_failures_answered_total{answer="retry"}`]; d != 24 {
+		t.Errorf("failed connects answered with a retry hint: %v, want 24", d)
+	}
+	if code, _ := g.control("/internal/send", `{"token":"`+tok+`","close":true}`); code != 200 {
+		t.Fatalf("close: %d", code)
+	}
+	waitFor(t, "the stream's disconnect", 5e9, func() bool { return b.count("disconnect") == 1 })
+}
