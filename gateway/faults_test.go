@@ -15,14 +15,14 @@ import (
 type fault int32
 
 const (
-	faultNone    fault = iota
-	faultRefuse        // the listener is closed: connections are refused
-	faultHang          // requests get no answer (until the gateway gives up)
-	fault503           // 503 Service Unavailable
-	fault500           // 500 Internal Server Error
-	fault429           // 429 Too Many Requests
-	faultReset         // the connection is reset without an answer
-	faultRandom        // each request draws one of the failures above, or succeeds
+	faultNone   fault = iota
+	faultRefuse       // the listener is closed: connections are refused
+	faultHang         // requests get no answer (until the gateway gives up)
+	fault503          // 503 Service Unavailable
+	fault500          // 500 Internal Server Error
+	fault429          // 429 Too Many Requests
+	faultReset        // the connection is reset without an answer
+	faultRandom       // each request draws one of the failures above, or succeeds
 	faultCount
 )
 
