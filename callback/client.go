@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"ssegw/retryq"
 )
 
 // maxResponseBody bounds how much of a connect response is read for
@@ -60,6 +62,10 @@ type Job struct {
 	Done func(*Job, Result)
 	// Ctx is free for the submitter (the gateway keeps its connection here).
 	Ctx any
+
+	// Retry bookkeeping of a disconnect (retry.go), owned by whoever holds the job.
+	retrying bool          // it failed once and is in the retry queue's care
+	retry    retryq.Handle // its place in the queue while an attempt is due
 }
 
 // Options configure a Client.
@@ -69,6 +75,13 @@ type Options struct {
 	Concurrency int
 	MaxPending  int          // capacity of the connect queue
 	Logger      *slog.Logger // failures are logged here, at most once per failLogEvery
+	// DisconnectRetry is how long after its first failure a disconnect
+	// callback is still retried (DISCONNECT_RETRY_SECONDS); 0: never.
+	DisconnectRetry time.Duration
+	// MaxPendingRetries bounds the retry queue (0: maxPendingRetries).
+	MaxPendingRetries int
+	// retryBase overrides the first retry delay (package tests only).
+	retryBase time.Duration
 }
 
 // failLogEvery rate-limits the warning about failed callbacks: a backend that is
@@ -89,7 +102,10 @@ type Client struct {
 	failMu   sync.Mutex
 	failLast time.Time
 	failSkip int
-	idle     sync.WaitGroup // counts queued + running disconnects, for Flush
+	lossLast time.Time
+	lossSkip int
+	idle     sync.WaitGroup // counts queued, running and retry-pending disconnects, for Flush
+	retries  *retrier       // nil when DisconnectRetry is 0
 }
 
 // ErrQueueFull is returned by Connect when the connect queue is at its bound;
@@ -102,31 +118,59 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{
+	c := &Client{
 		opts:     o,
 		target:   t,
 		connects: make(chan *Job, o.MaxPending),
 		discWake: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
-	}, nil
+	}
+	if o.DisconnectRetry > 0 {
+		c.retries = newRetrier(c, o.DisconnectRetry, o.MaxPendingRetries)
+	}
+	return c, nil
 }
 
-// Start launches the workers.
+// Start launches the workers (and the retry scheduler).
 func (c *Client) Start() {
 	for i := 0; i < c.opts.Concurrency; i++ {
 		c.wg.Add(1)
 		go c.worker()
 	}
+	if c.retries != nil {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.retries.run(c.stop) }()
+	}
 }
 
-// Stop ends the workers once the queued disconnects are sent or ctx ends, and
-// reports whether every disconnect went out. Requests still in flight when ctx
-// ends are aborted, so Stop returns within ctx's deadline.
+// PendingRetries is the number of disconnects in the retry queue's care.
+func (c *Client) PendingRetries() int64 {
+	if c.retries == nil {
+		return 0
+	}
+	return c.retries.pending.Load()
+}
+
+// Stop ends the workers once the queued disconnects are sent (retries
+// included) or ctx ends, and reports whether every disconnect went out.
+// Requests still in flight when ctx ends are aborted and retries still
+// pending are given up (counted and logged), so Stop returns within ctx's
+// deadline.
 func (c *Client) Stop(ctx context.Context) bool {
 	ok := c.Flush(ctx)
 	c.live.abortAll()
 	close(c.stop)
 	c.wg.Wait()
+	for j := c.popDisconnect(); j != nil; j = c.popDisconnect() {
+		if j.retrying {
+			retriesGivenUp.Inc()
+			c.logRetryLoss("given up at shutdown", j)
+		}
+	}
+	if c.retries != nil { // what the aborted attempts reported after the scheduler stopped
+		c.retries.file()
+		c.retries.giveUpAll()
+	}
 	return ok
 }
 
@@ -153,9 +197,16 @@ func (c *Client) Connect(j *Job) error {
 }
 
 // Disconnect queues a disconnect callback without blocking. The queue is bounded
-// by the number of open connections: each accepted one submits at most one.
+// by the number of open connections (each accepted one submits at most one)
+// plus the retries that fell due (at most maxPendingRetries).
 func (c *Client) Disconnect(j *Job) {
 	c.idle.Add(1)
+	c.enqueueDisconnect(j)
+}
+
+// enqueueDisconnect puts a disconnect (new, or a retry that fell due) on the
+// workers' queue.
+func (c *Client) enqueueDisconnect(j *Job) {
 	c.discMu.Lock()
 	c.discQ = append(c.discQ, j)
 	c.discMu.Unlock()
@@ -199,8 +250,10 @@ func (c *Client) worker() {
 	defer w.closeConn()
 	for {
 		if j := c.popDisconnect(); j != nil {
-			w.run(j)
-			c.idle.Done()
+			res := w.run(j)
+			if c.retries == nil || c.retries.after(j, res) {
+				c.idle.Done()
+			}
 			continue
 		}
 		select {
@@ -213,7 +266,7 @@ func (c *Client) worker() {
 	}
 }
 
-func (w *worker) run(j *Job) {
+func (w *worker) run(j *Job) Result {
 	w.body = w.enc.AppendPayload(w.body[:0], j.Action, j.Reason, j.Token, j.Head)
 	start := time.Now()
 	inflight.Add(1)
@@ -223,6 +276,7 @@ func (w *worker) run(j *Job) {
 	if j.Done != nil {
 		j.Done(j, res)
 	}
+	return res
 }
 
 func (c *Client) logFailure(err error) {

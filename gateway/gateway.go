@@ -113,7 +113,8 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 	}
 	if cfg.CallbackURL != "" {
 		if g.Callbacks, err = callback.New(callback.Options{URL: cfg.CallbackURL, Timeout: cfg.CallbackTimeout,
-			Concurrency: cfg.CallbackConcurrency, MaxPending: cfg.MaxPendingConnects, Logger: log}); err != nil {
+			Concurrency: cfg.CallbackConcurrency, MaxPending: cfg.MaxPendingConnects, Logger: log,
+			DisconnectRetry: cfg.DisconnectRetry}); err != nil {
 			return nil, fmt.Errorf("CALLBACK_URL: %w", err)
 		}
 		g.Callbacks.Start()

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readRetryAnswer reads the answer a shed or failed-connect stream gets on
@@ -100,4 +101,91 @@ func TestConnectFailureRetry(t *testing.T) {
 		t.Fatalf("close: %d", code)
 	}
 	waitFor(t, "the stream's disconnect", 5e9, func() bool { return b.count("disconnect") == 1 })
+}
+
+// TestDisconnectSurvivesABackendOutage: streams that end while the backend
+// refuses connections for 30 s (a restart, a network cut) get their
+// disconnect once it is back — each once, with its token and reason — and
+// the retry counters say so.
+// outageFor is how long the backend refuses connections.
+const outageFor = 30 * time.Second
+
+func TestDisconnectSurvivesABackendOutage(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t)
+	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "CALLBACK_TIMEOUT_MS": "500"})
+	before := scrapeControl(t, g)
+	const n = 5
+	clients := make([]*client, n)
+	tokens := make([]string, n)
+	for i := range clients {
+		clients[i], tokens[i] = openStream(t, g, b, i+1, "/outage")
+	}
+	b.setFault(faultRefuse, onBoth)
+	outageStart := time.Now()
+	clients[0].conn.Close()                                               // client_closed
+	g.control("/internal/send", `{"token":"`+tokens[1]+`","close":true}`) // server_closed
+	for _, c := range clients[2:] {
+		c.conn.Close()
+	}
+	waitFor(t, "disconnects failing and queued for retry", 10*time.Second, func() bool {
+		return g.Callbacks.PendingRetries() == n
+	})
+	// The outage lasts 30 s; the retries keep knocking meanwhile.
+	waitFor(t, "the outage to last 30 s", outageFor+time.Second, func() bool {
+		return time.Since(outageStart) >= outageFor
+	})
+	if got := b.count("disconnect"); got != 0 {
+		t.Fatalf("%d disconnects reached a backend that refuses connections", got)
+	}
+	b.setFault(faultNone, onBoth)
+	back := time.Now()
+	waitFor(t, "every disconnect after the outage", 15*time.Second, func() bool { return b.count("disconnect") == n })
+	t.Logf("all %d disconnects delivered %v after the backend came back", n, time.Since(back).Round(time.Millisecond))
+	for i, tok := range tokens {
+		recs := b.byToken(tok)
+		if len(recs) != 2 || recs[1].Action != "disconnect" {
+			t.Fatalf("stream %d: callbacks %+v metrics %v", i, recs, scrapeControl(t, g))
+		}
+		want := "client_closed"
+		if i == 1 {
+			want = "server_closed"
+		}
+		if recs[1].Reason != want {
+			t.Fatalf("stream %d: reason %q, want %q", i, recs[1].Reason, want)
+		}
+	}
+	after := scrapeControl(t, g)
+	if d := after[`ssegw_disconnect_retries_total{outcome="delivered"}`] - before[`ssegw_disconnect_retries_total{outcome="delivered"}`]; d != n {
+		t.Errorf("delivered after retry +%v, want +%d", d, n)
+	}
+	if d := after[`ssegw_disconnect_retries_total{outcome="retried"}`] - before[`ssegw_disconnect_retries_total{outcome="retried"}`]; d < 4*n {
+		t.Errorf("retried +%v over a 30 s outage, want at least %d", d, 4*n)
+	}
+	if after[`ssegw_disconnect_retries_pending`] != 0 {
+		t.Errorf("pending retries %v after delivery", after[`ssegw_disconnect_retries_pending`])
+	}
+}
+
+// TestDisconnectGivenUpPastTheRetryWindow: a backend that keeps answering
+// 503 past DISCONNECT_RETRY_SECONDS gets a few attempts; then the disconnect
+// is counted as given up.
+func TestDisconnectGivenUpPastTheRetryWindow(t *testing.T) {
+	t.Parallel()
+	b := startBackend(t)
+	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "DISCONNECT_RETRY_SECONDS": "2"})
+	before := scrapeControl(t, g)
+	c, _ := openStream(t, g, b, 1, "/doomed")
+	b.setFault(fault503, onDisconnect)
+	c.conn.Close()
+	waitFor(t, "the disconnect given up", 10*time.Second, func() bool {
+		m := scrapeControl(t, g)
+		return m[`ssegw_disconnect_retries_total{outcome="given_up"}`]-before[`ssegw_disconnect_retries_total{outcome="given_up"}`] == 1
+	})
+	if failed := b.faults.failed.Load(); failed < 3 {
+		t.Fatalf("%d attempts in the 2 s window, want >= 3", failed)
+	}
+	if got := b.count("disconnect"); got != 0 {
+		t.Fatalf("%d disconnects recorded", got)
+	}
 }
