@@ -95,7 +95,8 @@ type Client struct {
 	live     conns // connections in use, closed by Stop
 	connects chan *Job
 	discMu   sync.Mutex
-	discQ    []*Job
+	discQ    []*Job // new disconnects
+	retryQ   []*Job // retries that fell due (retry.go)
 	discWake chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -161,11 +162,9 @@ func (c *Client) Stop(ctx context.Context) bool {
 	c.live.abortAll()
 	close(c.stop)
 	c.wg.Wait()
-	for j := c.popDisconnect(); j != nil; j = c.popDisconnect() {
-		if j.retrying {
-			retriesGivenUp.Inc()
-			c.logRetryLoss("given up at shutdown", j)
-		}
+	for j := c.popRetry(); j != nil; j = c.popRetry() {
+		retriesGivenUp.Inc()
+		c.logRetryLoss("given up at shutdown", j)
 	}
 	if c.retries != nil { // what the aborted attempts reported after the scheduler stopped
 		c.retries.file()
@@ -206,9 +205,17 @@ func (c *Client) Disconnect(j *Job) {
 
 // enqueueDisconnect puts a disconnect (new, or a retry that fell due) on the
 // workers' queue.
-func (c *Client) enqueueDisconnect(j *Job) {
+func (c *Client) enqueueDisconnect(j *Job) { c.enqueue(&c.discQ, j) }
+
+// enqueueRetry puts a retry that fell due on the workers' retry queue, which
+// they take from only when no new disconnect or connect waits: after an
+// outage, a backlog of retries must not hold back the connects of browsers
+// coming back.
+func (c *Client) enqueueRetry(j *Job) { c.enqueue(&c.retryQ, j) }
+
+func (c *Client) enqueue(q *[]*Job, j *Job) {
 	c.discMu.Lock()
-	c.discQ = append(c.discQ, j)
+	*q = append(*q, j)
 	c.discMu.Unlock()
 	select {
 	case c.discWake <- struct{}{}:
@@ -216,22 +223,26 @@ func (c *Client) enqueueDisconnect(j *Job) {
 	}
 }
 
-func (c *Client) popDisconnect() *Job {
+func (c *Client) popDisconnect() *Job { return c.pop(&c.discQ) }
+func (c *Client) popRetry() *Job      { return c.pop(&c.retryQ) }
+
+func (c *Client) pop(q *[]*Job) *Job {
 	c.discMu.Lock()
 	defer c.discMu.Unlock()
-	if len(c.discQ) == 0 {
+	if len(*q) == 0 {
 		return nil
 	}
-	j := c.discQ[0]
-	c.discQ[0] = nil
-	c.discQ = c.discQ[1:]
-	if len(c.discQ) > 0 {
+	j := (*q)[0]
+	(*q)[0] = nil
+	*q = (*q)[1:]
+	if len(c.discQ)+len(c.retryQ) > 0 {
 		select { // pass the wake-up on to another worker
 		case c.discWake <- struct{}{}:
 		default:
 		}
-	} else {
-		c.discQ = nil // let the backing array go
+	}
+	if len(*q) == 0 {
+		*q = nil // let the backing array go
 	}
 	return j
 }
@@ -250,10 +261,17 @@ func (c *Client) worker() {
 	defer w.closeConn()
 	for {
 		if j := c.popDisconnect(); j != nil {
-			res := w.run(j)
-			if c.retries == nil || c.retries.after(j, res) {
-				c.idle.Done()
-			}
+			w.runDisconnect(j)
+			continue
+		}
+		select {
+		case j := <-c.connects:
+			w.run(j)
+			continue
+		default:
+		}
+		if j := c.popRetry(); j != nil {
+			w.runDisconnect(j)
 			continue
 		}
 		select {
@@ -263,6 +281,14 @@ func (c *Client) worker() {
 		case <-c.stop:
 			return
 		}
+	}
+}
+
+// runDisconnect sends a disconnect and settles it, or hands it to the retry queue.
+func (w *worker) runDisconnect(j *Job) {
+	res := w.run(j)
+	if c := w.c; c.retries == nil || c.retries.after(j, res) {
+		c.idle.Done()
 	}
 }
 

@@ -197,7 +197,7 @@ func (r *retrier) handOut() {
 	for i, e := range r.due {
 		e.Item.retry = e.Handle
 		retriesRetried.Inc()
-		r.c.enqueueDisconnect(e.Item)
+		r.c.enqueueRetry(e.Item)
 		r.due[i] = retryq.Entry[*Job]{}
 	}
 	if len(r.due) == retryDueBatch {
