@@ -22,12 +22,30 @@ type rawStream struct {
 	retry bool // got a retry hint
 	ended bool // got the end of the body
 	err   error
+	// last is the first bytes of the last message before the retry hint
+	// (heartbeats aside), and lastFull its length.
+	last     string
+	lastFull int
 }
 
-// openRaw sends a GET and reads the head and the first message.
-func openRaw(addr, target string, timeout time.Duration) *rawStream {
+// smallRcvBuf makes a client socket with a 4 KB receive buffer (set before
+// the handshake, so the window it advertises stays small): a client that does
+// not read leaves the gateway's bytes queued in the gateway, not in the kernel.
+func smallRcvBuf(_, _ string, c syscall.RawConn) error {
+	var err error
+	_ = c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	return err
+}
+
+// openRaw sends a GET and reads the head and the first message; control, if
+// given, sets socket options before the connection is made.
+func openRaw(addr, target string, timeout time.Duration, control ...func(string, string, syscall.RawConn) error) *rawStream {
 	s := &rawStream{}
-	s.conn, s.err = net.DialTimeout("tcp", addr, timeout)
+	d := net.Dialer{Timeout: timeout}
+	if len(control) > 0 {
+		d.Control = control[0]
+	}
+	s.conn, s.err = d.Dial("tcp", addr)
 	if s.err != nil {
 		return s
 	}
@@ -76,6 +94,8 @@ func (s *rawStream) next() string {
 		s.ready = true
 	case strings.HasPrefix(m, "retry: "):
 		s.retry = true
+	case m != ": heartbeat\n\n" && !s.retry:
+		s.last, s.lastFull = m[:min(len(m), 64)], len(m)
 	}
 	return m
 }
@@ -236,15 +256,24 @@ func TestDrainThousandStreamsExitsZero(t *testing.T) {
 		n = 300
 	}
 	b := startBackend(t)
+	b.onConnect(func(callbackRec) reply { return reply{statusLine: "200 OK", body: `{"bindings":["all"]}`} })
 	gw := startChild(t, 0, map[string]string{"CALLBACK_URL": b.url(), "HEARTBEAT_INTERVAL_SECONDS": "60",
 		"SHUTDOWN_TIMEOUT_SECONDS": "10", "DRAIN_WINDOW_MS": "1000"})
 	streams := make([]*rawStream, n)
 	for i := range streams {
-		streams[i] = openRaw(gw.public, "/drain", 10*time.Second)
+		streams[i] = openRaw(gw.public, "/drain", 10*time.Second, smallRcvBuf)
 		if !streams[i].ready {
 			t.Fatalf("stream %d: %v", i, streams[i].err)
 		}
 		defer streams[i].conn.Close()
+	}
+	// A last event of 64 KB to every stream, which the clients read only
+	// after the signal: most of it is still queued in the gateway when the
+	// drain starts, and must all come out before the retry hint and the end.
+	lastData := strings.Repeat("x", 64<<10)
+	if code, body := controlReq(t, gw.control, "/internal/publish", `{"channel":"all","event":{"name":"last","data":"`+lastData+`"}}`, ""); code != 200 ||
+		!strings.Contains(body, fmt.Sprintf(`"connections":%d`, n)) {
+		t.Fatalf("publish: %d %s", code, body)
 	}
 	start := time.Now()
 	gw.signal(syscall.SIGTERM)
@@ -257,6 +286,9 @@ func TestDrainThousandStreamsExitsZero(t *testing.T) {
 	for i, s := range streams {
 		if !s.retry || !s.ended {
 			t.Fatalf("stream %d: retry %v, end %v, err %v", i, s.retry, s.ended, s.err)
+		}
+		if want := "event: last\ndata: xxx"; !strings.HasPrefix(s.last, want) || s.lastFull != len("event: last\ndata: \n\n")+len(lastData) {
+			t.Fatalf("stream %d: last message before the retry hint %q (%d bytes), want the whole 64 KB last event", i, s.last, s.lastFull)
 		}
 	}
 	if code := gw.wait(t, 15*time.Second); code != 0 {
@@ -357,6 +389,46 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 			t.Fatalf("missing %s", name)
 		}
 	}
+}
+
+// TestDrainCutsAStalledClientAndExitsNonZero: a client that stops reading
+// with 10 MB queued for it cannot be drained; at SHUTDOWN_TIMEOUT_SECONDS the
+// gateway cuts it, logs the count and exits non-zero within about a second,
+// and the stream's one disconnect (server_closed) was sent.
+func TestDrainCutsAStalledClientAndExitsNonZero(t *testing.T) {
+	b := startBackend(t)
+	gw := startChild(t, 0, map[string]string{"CALLBACK_URL": b.url(), "SHUTDOWN_TIMEOUT_SECONDS": "1",
+		"WRITE_BUFFER_LIMIT_BYTES": "67108864", "HEARTBEAT_INTERVAL_SECONDS": "60"})
+	s := openRaw(gw.public, "/stalled", 5*time.Second, smallRcvBuf)
+	if !s.ready {
+		t.Fatal(s.err)
+	}
+	defer s.conn.Close()
+	tok := b.nthConnect(t, 1).Token
+	chunk := strings.Repeat("y", 900<<10)
+	for i := 0; i < 12; i++ { // ~10.5 MB, more than the kernel holds for one socket
+		if code, body := controlReq(t, gw.control, "/internal/send", `{"token":"`+tok+`","event":{"data":"`+chunk+`"}}`, ""); code != 200 {
+			t.Fatalf("send %d: %d %s", i, code, body)
+		}
+	}
+	start := time.Now()
+	gw.signal(syscall.SIGTERM)
+	code := gw.wait(t, 10*time.Second)
+	took := time.Since(start)
+	if code == 0 {
+		t.Fatalf("exit 0 although a stream was cut with megabytes queued\n%s", gw.logText())
+	}
+	if took > 2500*time.Millisecond {
+		t.Fatalf("exited after %v, want about the 1 s shutdown timeout", took)
+	}
+	if !strings.Contains(gw.logText(), "streams cut") || !strings.Contains(gw.logText(), "streams=1") {
+		t.Fatalf("no line counting the cut stream:\n%s", gw.logText())
+	}
+	recs := b.byToken(tok)
+	if len(recs) != 2 || recs[1].Action != "disconnect" || recs[1].Reason != "server_closed" {
+		t.Fatalf("callbacks for the stalled stream: %+v", recs)
+	}
+	t.Logf("exit code %d after %v", code, took.Round(time.Millisecond))
 }
 
 // TestShutdownTimeoutExitsNonZero: a drain that cannot finish (the backend

@@ -17,6 +17,7 @@ const (
 	opConnectResult               // a connect callback came back
 	opDrain                       // shutdown: end every stream on this loop
 	opStats                       // count this loop's connections and timers
+	opCut                         // drain deadline: close what is left
 	opDone                        // already applied out of order (see expedite)
 )
 
@@ -203,6 +204,8 @@ func (ls *loopState) apply(o *op, now int64) {
 		ls.connectResult(o.conn, o.result, now)
 	case opDrain:
 		ls.drainAll(now)
+	case opCut:
+		ls.cutAll(o)
 	case opDone:
 	case opStats:
 		o.res.conns.Add(int64(len(ls.conns) - len(ls.free)))

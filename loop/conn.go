@@ -52,7 +52,7 @@ type conn struct {
 	reason  Reason // why we are closing it (set before we close)
 	inbound uint32 // bytes received after the SSE head
 	parser  *httpparse.Parser
-	pend    *pending // connect-window buffer and callback bookkeeping
+	opened  int64 // when the SSE request came in (ns since the server's epoch), for /internal/streams
 	subs    []subRef // channel bindings
 }
 
@@ -67,6 +67,7 @@ const (
 	fStream                           // counted in the open-stream gauge
 	fRegistered                       // commands may reach it by token
 	fShedLinger                       // shed at accept: half-closed, waiting for the client's FIN
+	fFlushing                         // closing with bytes still queued: counted in Server.flushing
 )
 
 func (cs *conn) has(f connFlags) bool { return cs.flags&f != 0 }

@@ -70,6 +70,7 @@ type Server struct {
 	streams    atomic.Int64 // open SSE streams, pending connects included
 	pendingN   atomic.Int64 // connects waiting for their callback
 	registered atomic.Int64 // streams reachable by token
+	flushing   atomic.Int64 // connections closing with bytes still queued (fFlushing)
 	stopCh     chan struct{}
 	runDone    chan struct{} // closed when gnet.Run has returned
 	epoch      time.Time
@@ -178,6 +179,9 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	s.sockets.Add(-1)
 	if cs.has(fShedLinger) {
 		s.shedLingering.Add(-1)
+	}
+	if cs.has(fFlushing) {
+		s.flushing.Add(-1)
 	}
 	s.loopOf(c.EventLoop()).closed(cs, err)
 	return gnet.None

@@ -47,6 +47,7 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 		return
 	}
 	cs.head = append(make([]byte, 0, len(head)), head...)
+	cs.opened = now
 	cs.token = ls.tokens.next(s.opts.NodeID, ls.idx, cs.slot)
 	if chunked {
 		cs.set(fChunked)
@@ -410,6 +411,10 @@ func (ls *loopState) closeAfterFlush(cs *conn, r Reason, now int64) {
 	if cs.c.OutboundBuffered() == 0 {
 		_ = cs.c.Close()
 		return
+	}
+	if !cs.has(fFlushing) { // a drain waits until the kernel has taken these bytes
+		cs.set(fFlushing)
+		ls.srv.flushing.Add(1)
 	}
 	ls.setTimer(cs, now, lingerCheck, tkLinger)
 }
