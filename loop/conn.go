@@ -52,7 +52,7 @@ type conn struct {
 	reason  Reason // why we are closing it (set before we close)
 	inbound uint32 // bytes received after the SSE head
 	parser  *httpparse.Parser
-	opened  int64 // when the SSE request came in (ns since the server's epoch), for /internal/streams
+	opened  int64    // when the SSE request came in (ns since the server's epoch), for /internal/streams
 	subs    []subRef // channel bindings
 }
 
