@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +71,8 @@ type Local interface {
 	Do(cmds []loop.Command, results []loop.CmdResult) error
 	WriteMetrics(w io.Writer)
 	ReadyzBody() (status int, body []byte)
+	ListStreams(ctx context.Context, q loop.StreamQuery, emit func([]byte) error) ([]uint16, error)
+	ChannelCounts(ctx context.Context, cluster bool) (map[string]int64, []uint16, error)
 }
 
 // Options configure a Cluster.
@@ -95,8 +98,10 @@ type Cluster struct {
 	quit     chan struct{}
 	done     sync.WaitGroup
 
-	chans   channels
-	replies replies
+	chans     channels
+	replies   replies
+	peers     peers         // presence.go
+	listSlots chan struct{} // listing.go: answers under way for other gateways
 
 	metrics *metrics.Set
 	m       counters
@@ -182,6 +187,14 @@ func Connect(o Options) (*Cluster, error) {
 		return nil, err
 	}
 	if err := c.settleNode(o.NodeID); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if err := c.startPresence(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if err := c.startListingAnswers(); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -288,6 +301,7 @@ func (c *Cluster) Subscriptions() int { return int(c.chans.active.Load()) }
 // closes the connection. Call it after the loops have drained.
 func (c *Cluster) Close() {
 	c.closeOnce.Do(func() {
+		c.leavePresence()
 		_ = c.nc.FlushTimeout(closeWait)
 		close(c.quit)
 		c.nc.Close()

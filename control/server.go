@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,12 @@ type Gateway interface {
 	Do(cmds []loop.Command, results []loop.CmdResult) error
 	WriteMetrics(w io.Writer)
 	ReadyzBody() (status int, body []byte)
+	// ListStreams emits NDJSON lines of the streams the query selects, in
+	// chunks; in cluster scope it gathers every gateway and names the ones
+	// that did not answer.
+	ListStreams(ctx context.Context, q loop.StreamQuery, emit func([]byte) error) (missing []uint16, err error)
+	// ChannelCounts counts the streams bound to each channel.
+	ChannelCounts(ctx context.Context, cluster bool) (counts map[string]int64, missing []uint16, err error)
 }
 
 // Options configure the control server.
@@ -59,6 +66,8 @@ func New(o Options) *Server {
 	mux.HandleFunc("/internal/send", s.post(s.send))
 	mux.HandleFunc("/internal/publish", s.post(s.publish))
 	mux.HandleFunc("/internal/batch", s.post(s.batch))
+	mux.HandleFunc("/internal/streams", s.get(s.streams))
+	mux.HandleFunc("/internal/channels", s.get(s.channels))
 	mux.HandleFunc("/metrics", s.get(s.metrics))
 	mux.HandleFunc("/healthz", s.get(s.healthz))
 	mux.HandleFunc("/readyz", s.get(s.readyz))

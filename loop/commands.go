@@ -18,6 +18,7 @@ const (
 	opDrain                       // shutdown: end every stream on this loop
 	opStats                       // count this loop's connections and timers
 	opCut                         // drain deadline: close what is left
+	opList                        // hand out one chunk of a listing (listing.go)
 	opDone                        // already applied out of order (see expedite)
 )
 
@@ -32,6 +33,7 @@ type op struct {
 	result  *callback.Result
 	res     *CmdResult
 	w       *waiter
+	list    *listReq
 }
 
 // Command is one backend command (CONTRACT.md 6.1 and 6.2), validated by the
@@ -206,6 +208,8 @@ func (ls *loopState) apply(o *op, now int64) {
 		ls.drainAll(now)
 	case opCut:
 		ls.cutAll(o)
+	case opList:
+		ls.listStep(o)
 	case opDone:
 	case opStats:
 		o.res.conns.Add(int64(len(ls.conns) - len(ls.free)))
