@@ -70,6 +70,11 @@
 // the node id of a token is bytes 5 and 7 of its UUID, i.e. the hex digits at
 // text offsets 11-12 and 16-17 ("xxxxxxxx-xxNN-xxNN-...").
 //
+// PREFIX.presence — every gateway announces its node id (decimal) here every
+// second, and "-<id>" when it leaves; the ids heard in the last 3.5 s are the
+// cluster's members (presence.go). PREFIX.list — cluster-wide listings by
+// request and a run of reply messages (listing.go has the format).
+//
 // # What the control port answers in cluster mode
 //
 // A send for a token of this gateway, and anything the token does not parse
