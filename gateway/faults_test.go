@@ -119,12 +119,10 @@ func (fs *faults) apply(w http.ResponseWriter, r *http.Request, action string) b
 		fs.mu.Lock()
 		ch := fs.hangs
 		fs.mu.Unlock()
-		if ch != nil {
-			select {
-			case <-ch:
-			case <-r.Context().Done():
-			case <-time.After(time.Minute): // bounded: a test never waits longer
-			}
+		select { // ch is nil in faultRandom: only the gateway's timeout ends the wait
+		case <-ch:
+		case <-r.Context().Done():
+		case <-time.After(time.Minute): // bounded: a test never waits longer
 		}
 		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
 			conn.Close()
