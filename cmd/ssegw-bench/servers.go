@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"ssegw/bench/backend"
 	"ssegw/bench/baseline"
@@ -55,6 +58,35 @@ func listenTCP(addr string, allowRemote bool) (net.Listener, error) {
 		return nil, err
 	}
 	return net.Listen("tcp4", addr)
+}
+
+// listenTCPBacklog is listenTCP with an explicit listen backlog (0: Go's
+// default, the kernel's somaxconn).
+func listenTCPBacklog(addr string, allowRemote bool, backlog int) (net.Listener, error) {
+	if backlog <= 0 {
+		return listenTCP(addr, allowRemote)
+	}
+	if err := checkListen(addr, allowRemote); err != nil {
+		return nil, err
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return nil, fmt.Errorf("%w: --listen %q must be IPv4 address:port with --backlog", errUsage, addr)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "backend-listener")
+	defer f.Close() // FileListener dups it
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
+		return nil, err
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		return nil, err
+	}
+	return net.FileListener(f)
 }
 
 // heartbeatFlag maps the CLI's "0 disables" onto the packages' "<0 disables".
@@ -124,6 +156,7 @@ func runBackend(ctx context.Context, args []string, sio stdio) error {
 	bindings := fs.String("bindings", "", "comma-separated channels returned as {\"bindings\":[...]}")
 	maxDur := fs.Duration("max-duration", defaultMaxDuration, "stop by itself after this long")
 	allowRemote := fs.Bool("allow-remote", false, "permit a non-loopback listen address")
+	backlog := fs.Int("backlog", 0, "listen backlog (0: the kernel's somaxconn); a small one makes connects fail under a storm, as a backend that is restarting or overloaded")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -135,7 +168,7 @@ func runBackend(ctx context.Context, args []string, sio stdio) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	ln, err := listenTCP(*listen, *allowRemote)
+	ln, err := listenTCPBacklog(*listen, *allowRemote, *backlog)
 	if err != nil {
 		return err
 	}
