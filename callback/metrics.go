@@ -15,13 +15,13 @@ func init() {
 }
 
 // durations holds one latency histogram per action and outcome.
-var durations [2][len(outcomeNames)]*metrics.Histogram
+var durations [2][len(outcomeNames)]*metrics.PrometheusHistogram
 
 func init() {
 	for a := ActionConnect; a <= ActionDisconnect; a++ {
 		for o := range outcomeNames {
-			durations[a][o] = metrics.NewHistogram(`ssegw_callback_duration_seconds{action="` +
-				a.String() + `",outcome="` + outcomeNames[o] + `"}`)
+			durations[a][o] = metrics.NewPrometheusHistogramExt(`ssegw_callback_duration_seconds{action="`+
+				a.String()+`",outcome="`+outcomeNames[o]+`"}`, durationBuckets)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ssegw/loop"
+	"ssegw/metricsdoc"
 	"ssegw/sse"
 )
 
@@ -201,7 +202,7 @@ func appendResult(b []byte, c *command, r *loop.CmdResult) []byte {
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.opts.Gateway.WriteMetrics(w)
+	_ = metricsdoc.Expose(w, s.opts.Gateway.WriteMetrics)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

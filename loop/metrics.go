@@ -21,9 +21,9 @@ var (
 	badRequests   = metrics.NewCounter(`ssegw_bad_requests_total`)
 	headTimeouts  = metrics.NewCounter(`ssegw_head_timeouts_total`)
 	publishes     = metrics.NewCounter(`ssegw_publishes_total`)
-	fanoutSize    = metrics.NewHistogram(`ssegw_publish_fanout_size`)
-	stepLag       = metrics.NewHistogram(`ssegw_loop_step_lag_seconds`)
-	stepDuration  = metrics.NewHistogram(`ssegw_loop_step_duration_seconds`)
+	fanoutSize    = metrics.NewPrometheusHistogramExt(`ssegw_publish_fanout_size`, fanoutBuckets)
+	stepLag       = metrics.NewPrometheusHistogramExt(`ssegw_loop_step_lag_seconds`, stepLagBuckets)
+	stepDuration  = metrics.NewPrometheusHistogramExt(`ssegw_loop_step_duration_seconds`, stepDurationBuckets)
 
 	connectOutcomes = [...]*metrics.Counter{
 		callback.Accepted:     metrics.NewCounter(`ssegw_connects_total{outcome="accepted"}`),

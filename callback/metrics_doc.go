@@ -1,0 +1,14 @@
+package callback
+
+import "ssegw/metricsdoc"
+
+// durationBuckets are the upper bounds (seconds) of the callback latency
+// histograms: a backend on the same network answers in milliseconds, a slow
+// one in hundreds, and CALLBACK_TIMEOUT_MS (5 s by default) ends the wait,
+// so the bounds run from 1 ms to past the default timeout.
+var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+var _ = metricsdoc.Describe(
+	metricsdoc.Gauge("ssegw_callbacks_in_flight", "Callbacks whose HTTP request to the backend is under way (bounded by CALLBACK_CONCURRENCY)."),
+	metricsdoc.Histogram("ssegw_callback_duration_seconds", "Time from sending a callback to its answer, by action (connect, disconnect) and outcome."),
+)
