@@ -54,6 +54,7 @@ type Gateway struct {
 	Control   *control.Server
 	Callbacks *callback.Client
 	Cluster   *cluster.Cluster // nil unless NATS_URL is set
+	channels  channelCount
 	ctrlLn    net.Listener
 	publicAdr string
 	engineErr chan error
@@ -134,8 +135,9 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 	}
 	var commands control.Gateway
 	if g.Cluster != nil {
-		lopts.NodeID, lopts.OnChannel, lopts.ReadyExtra = g.Cluster.NodeID(), g.Cluster.OnChannel, g.Cluster.ReadyReasons
+		lopts.NodeID, g.channels.next, lopts.ReadyExtra = g.Cluster.NodeID(), g.Cluster.OnChannel, g.Cluster.ReadyReasons
 	}
+	lopts.OnChannel = g.channels.onChannel
 	g.Loop = loop.New(lopts)
 	commands = g.Loop
 	if g.Cluster != nil {
@@ -146,7 +148,7 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		g.stopCallbacks()
 		return nil, fmt.Errorf("control listener: %w", err)
 	}
-	g.Control = control.New(control.Options{Token: cfg.ControlToken, Gateway: commands, Format: cfg.EventFormat, Logger: log})
+	g.Control = control.New(control.Options{Token: cfg.ControlToken, Gateway: g.gatewayMetrics(commands), Format: cfg.EventFormat, Logger: log})
 	go func() { g.engineErr <- g.Loop.Run() }()
 	select {
 	case <-g.Loop.Booted():
