@@ -1,18 +1,8 @@
 package gateway
 
 import (
-	"io"
 	"sync"
 	"sync/atomic"
-
-	"github.com/VictoriaMetrics/metrics"
-
-	"ssegw/control"
-	"ssegw/metricsdoc"
-)
-
-var _ = metricsdoc.Describe(
-	metricsdoc.Gauge("ssegw_channels", "Channels with at least one stream bound to them on this gateway."),
 )
 
 // channelCount counts the channels that have streams bound on this gateway,
@@ -43,23 +33,4 @@ func (c *channelCount) onChannel(name string, bound bool) {
 	if c.next != nil {
 		c.next(name, bound)
 	}
-}
-
-// withGatewayMetrics adds the gateway's own metrics (one set per gateway, so
-// several gateways in one test process keep theirs apart) to what the
-// control port's /metrics writes.
-type withGatewayMetrics struct {
-	control.Gateway
-	set *metrics.Set
-}
-
-func (w withGatewayMetrics) WriteMetrics(out io.Writer) {
-	w.Gateway.WriteMetrics(out)
-	w.set.WritePrometheus(out)
-}
-
-func (g *Gateway) gatewayMetrics(commands control.Gateway) control.Gateway {
-	set := metrics.NewSet()
-	set.NewGauge(`ssegw_channels`, func() float64 { return float64(g.channels.n.Load()) })
-	return withGatewayMetrics{Gateway: commands, set: set}
 }

@@ -31,3 +31,16 @@ func TestChannelsGaugeCountsDistinctChannels(t *testing.T) {
 	}
 	waitFor(t, "ssegw_channels to reach 0", 5*time.Second, func() bool { return channels() == 0 })
 }
+
+// TestReadyGauge: ssegw_ready follows /readyz.
+func TestReadyGauge(t *testing.T) {
+	b := startBackend(t)
+	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url()})
+	if v := scrapeControl(t, g)["ssegw_ready"]; v != 1 {
+		t.Fatalf("ssegw_ready %v on a configured gateway", v)
+	}
+	bare := startGateway(t, nil)
+	if v := scrapeControl(t, bare)["ssegw_ready"]; v != 0 {
+		t.Fatalf("ssegw_ready %v without CALLBACK_URL", v)
+	}
+}
