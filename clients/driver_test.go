@@ -34,6 +34,11 @@ type record struct {
 	ID          string `json:"id,omitempty"`
 	UserAgent   string `json:"userAgent,omitempty"`
 	Node        string `json:"node,omitempty"`
+	// Chromium's "response" records: an event-stream response's URL, HTTP
+	// version ("h2", "http/1.1") and the connection that carried it.
+	URL        string `json:"url,omitempty"`
+	Protocol   string `json:"protocol,omitempty"`
+	Connection string `json:"connection,omitempty"`
 	// At is when the Go test read the record.
 	At time.Time `json:"at"`
 }

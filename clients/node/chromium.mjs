@@ -1,6 +1,6 @@
 // Driver for headless Chromium through playwright-core and the system browser
 // (never a browser downloaded by playwright). See common.mjs for the protocol.
-// Usage: node chromium.mjs <page-url>
+// Usage: node chromium.mjs <page-url> [--trust-spki=<base64 SHA-256 of a CA's public key>]
 // The page is served by the test backend, so every EventSource it opens on the
 // gateway is cross-origin (another port).
 import { chromium } from 'playwright-core';
@@ -8,6 +8,12 @@ import { emit, NAMES, serve, watch } from './common.mjs';
 
 const exe = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const pageURL = process.argv[2];
+// Test-only: --trust-spki names the public key of the test CA the proxy test
+// makes with openssl; Chromium then accepts certificates that chain to that
+// key, and only those (its --ignore-certificate-errors-spki-list, which it
+// honours with the --user-data-dir playwright always passes).
+const spki = (process.argv.find((a) => a.startsWith('--trust-spki=')) || '').slice('--trust-spki='.length);
+const trust = spki ? [`--ignore-certificate-errors-spki-list=${spki}`] : [];
 let browser;
 try {
   browser = await chromium.launch({
@@ -15,7 +21,7 @@ try {
     headless: true,
     timeout: 60000,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', ...trust],
   });
 } catch (e) {
   emit({ t: 'fatal', message: `cannot start Chromium at ${exe}: ${e.message}` });
@@ -27,6 +33,15 @@ page.on('pageerror', (e) => process.stderr.write(`page error: ${e}\n`));
 page.on('request', (r) => process.stderr.write(`request ${r.method()} ${r.url()}\n`));
 page.on('requestfailed', (r) => process.stderr.write(`request failed ${r.url()}: ${r.failure()?.errorText}\n`));
 await page.exposeFunction('report', (rec) => emit(rec));
+// One record per event-stream response: the HTTP version it came over and
+// the connection that carried it (the proxy test counts connections).
+const cdp = await page.context().newCDPSession(page);
+await cdp.send('Network.enable');
+cdp.on('Network.responseReceived', (e) => {
+  if (e.type === 'EventSource' || (e.response.mimeType || '').includes('event-stream')) {
+    emit({ t: 'response', url: e.response.url, protocol: e.response.protocol, connection: String(e.response.connectionId) });
+  }
+});
 try {
   await page.goto(pageURL, { timeout: 30000 });
 } catch (e) {

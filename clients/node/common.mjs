@@ -14,6 +14,9 @@
 //           {"t":"error","es":"a","readyState":0|2}
 //           {"t":"closed","es":"a","readyState":2} (closed by the script on a closeOn event)
 //           {"t":"ack","cmd":"..."} / {"t":"cmd_error","cmd":"...","message":"..."}
+//           {"t":"response","url":"...","protocol":"h2","connection":"12"}
+//                                                (browser only: an event-stream response, the HTTP
+//                                                 version and the connection that carried it)
 import readline from 'node:readline';
 
 export function emit(rec) {
