@@ -1,11 +1,24 @@
 // Package demo is the built-in demo backend that `ssegw --demo` (make run)
-// starts next to the gateway: it accepts every stream in its connect callback,
-// sends each open stream a clock event every second through the control port's
-// /internal/batch, and serves a page that opens an EventSource to the gateway
-// and shows what arrives, so a newcomer sees the whole loop work in a browser.
+// starts next to the gateway, so a newcomer sees what the gateway is in a
+// browser. It is an ordinary backend of the gateway:
+//
+//   - its connect callback accepts every stream and binds it to the channel
+//     "demo";
+//   - once a second it sends each open stream a clock event and publishes a
+//     stats event to "demo" with the gateway's live numbers (open streams,
+//     events written per second, channels), which it reads from the
+//     gateway's /metrics on the control port; all of it in one
+//     /internal/batch;
+//   - its page opens an EventSource to the gateway, shows those numbers and
+//     lists the stream's events, and has a box whose text the backend
+//     publishes to "demo" (POST /publish): open the page in two tabs and a
+//     publish reaches both.
+//
+// The browser only ever talks to this backend's port and the gateway's
+// public port; the control port stays between the backend and the gateway.
 //
 // It runs an ordinary net/http server plus one ticker goroutine; the set of
-// open tokens is guarded by a mutex.
+// open tokens and the previous metrics reading are guarded by a mutex.
 package demo
 
 import (
@@ -14,13 +27,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sort"
 	"sync"
 	"time"
+)
+
+const (
+	// Channel is the channel every demo stream is bound to.
+	Channel = "demo"
+	// tickEvery is the period of the clock and stats events.
+	tickEvery = time.Second
+	// controlTimeout bounds one request to the control port.
+	controlTimeout = 5 * time.Second
 )
 
 // Backend is the demo backend.
@@ -32,9 +54,11 @@ type Backend struct {
 
 	mu     sync.Mutex
 	tokens map[string]string // token -> request path
+	last   reading           // the previous /metrics reading, for rates
 	srv    *http.Server
 	ln     net.Listener
 	stop   chan struct{}
+	client *http.Client
 }
 
 // Start listens on addr and starts the clock.
@@ -44,9 +68,11 @@ func (b *Backend) Start(addr string) error {
 		return err
 	}
 	b.ln, b.tokens, b.stop = ln, map[string]string{}, make(chan struct{})
+	b.client = &http.Client{Timeout: controlTimeout}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /callback", b.callback)
-	mux.HandleFunc("GET /", b.page)
+	mux.HandleFunc("POST /publish", b.publish)
+	mux.HandleFunc("GET /{$}", b.page)
 	b.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = b.srv.Serve(ln) }()
 	go b.clock()
@@ -93,27 +119,28 @@ func (b *Backend) callback(w http.ResponseWriter, r *http.Request) {
 	b.mu.Unlock()
 	b.Log.Info("demo backend callback", "action", cb.Action, "reason", cb.Reason, "token", cb.Token, "url", cb.Request.URL, "open", n)
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte(`{"bindings":["demo"]}`))
+	_, _ = w.Write([]byte(`{"bindings":["` + Channel + `"]}`))
 }
 
-// clock sends every open stream the time once a second, in one batch.
+// clock sends, once a second, every open stream the time and the demo
+// channel the gateway's numbers, in one batch.
 func (b *Backend) clock() {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(tickEvery)
 	defer t.Stop()
-	client := &http.Client{Timeout: 5 * time.Second}
 	for {
 		select {
 		case <-b.stop:
 			return
 		case now := <-t.C:
-			if err := b.tick(client, now); err != nil {
+			if err := b.tick(now); err != nil {
 				b.Log.Warn("demo clock", "err", err)
 			}
 		}
 	}
 }
 
-func (b *Backend) tick(client *http.Client, now time.Time) error {
+func (b *Backend) tick(now time.Time) error {
+	stats, statsErr := b.stats(now)
 	b.mu.Lock()
 	tokens := make([]string, 0, len(b.tokens))
 	for t := range b.tokens {
@@ -121,7 +148,7 @@ func (b *Backend) tick(client *http.Client, now time.Time) error {
 	}
 	b.mu.Unlock()
 	if len(tokens) == 0 {
-		return nil
+		return statsErr
 	}
 	sort.Strings(tokens)
 	var body bytes.Buffer
@@ -129,45 +156,45 @@ func (b *Backend) tick(client *http.Client, now time.Time) error {
 	for _, t := range tokens {
 		fmt.Fprintf(&body, `{"token":%q,"event":{"name":"clock","data":%s}}`+"\n", t, data)
 	}
-	req, err := http.NewRequest(http.MethodPost, b.ControlURL+"/internal/batch", &body)
-	if err != nil {
+	if statsErr == nil {
+		js, _ := json.Marshal(stats)
+		item, _ := json.Marshal(map[string]any{"channel": Channel, "event": map[string]any{"name": "stats", "data": string(js)}})
+		body.Write(append(item, '\n'))
+	}
+	if _, err := b.control(http.MethodPost, "/internal/batch", &body); err != nil {
 		return err
+	}
+	return statsErr
+}
+
+// errControl reports an answer of the control port other than 200.
+var errControl = errors.New("demo: control port answered")
+
+// maxControlAnswer bounds what the demo reads from the control port (the
+// /metrics page of a gateway is tens of kilobytes).
+const maxControlAnswer = 4 << 20
+
+// control sends one request to the gateway's control port and returns the
+// answer's body.
+func (b *Backend) control(method, path string, body io.Reader) ([]byte, error) {
+	req, err := http.NewRequest(method, b.ControlURL+path, body)
+	if err != nil {
+		return nil, err
 	}
 	if b.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+b.Token)
 	}
-	resp, err := client.Do(req)
+	resp, err := b.client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return errors.New("control port answered " + resp.Status)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, maxControlAnswer))
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w %s: %s", errControl, resp.Status, bytes.TrimSpace(out))
+	}
+	return out, nil
 }
-
-func (b *Backend) page(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = pageTmpl.Execute(w, struct{ GatewayURL string }{b.GatewayURL + "/demo"})
-}
-
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>ssegw demo</title>
-<style>body{font:15px system-ui,sans-serif;margin:2em;max-width:50em}#log{font-family:monospace;white-space:pre;background:#f4f4f4;padding:1em;height:20em;overflow:auto}</style>
-</head><body>
-<h1>ssegw demo</h1>
-<p>This page opens <code>new EventSource({{.GatewayURL}})</code>. The demo backend accepts the stream
-and sends it a <code>clock</code> event every second through the gateway's control port.</p>
-<p>State: <b id="state">connecting</b> &middot; clock: <b id="clock">-</b></p>
-<div id="log"></div>
-<script>
-const log = (s) => { const el = document.getElementById('log'); el.textContent += s + "\n"; el.scrollTop = el.scrollHeight; };
-const es = new EventSource({{.GatewayURL}});
-es.addEventListener('ready', () => { document.getElementById('state').textContent = 'ready'; log('ready'); });
-es.addEventListener('clock', (e) => { document.getElementById('clock').textContent = e.data; log('clock ' + e.data); });
-es.onmessage = (e) => log('message ' + e.data);
-// A rejected stream ends with a 200, so the browser would reconnect: stop it.
-es.addEventListener('rejected', (e) => { es.close(); document.getElementById('state').textContent = 'rejected'; log('rejected ' + e.data); });
-es.onerror = () => { document.getElementById('state').textContent = 'reconnecting'; log('error; readyState=' + es.readyState); };
-</script></body></html>`))
