@@ -4,9 +4,9 @@
 // The page is served by the test backend, so every EventSource it opens on the
 // gateway is cross-origin (another port).
 import { chromium } from 'playwright-core';
-import { emit, NAMES, serve, watch } from './common.mjs';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, emit, NAMES, serve, watch } from './common.mjs';
 
-const exe = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const exe = CHROMIUM_PATH;
 const pageURL = process.argv[2];
 // Test-only: --trust-spki names the public key of the test CA the proxy test
 // makes with openssl; Chromium then accepts certificates that chain to that
@@ -20,8 +20,7 @@ try {
     executablePath: exe,
     headless: true,
     timeout: 60000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', ...trust],
+    args: [...CHROMIUM_ARGS, ...trust],
   });
 } catch (e) {
   emit({ t: 'fatal', message: `cannot start Chromium at ${exe}: ${e.message}` });

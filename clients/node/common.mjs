@@ -19,6 +19,13 @@
 //                                                 version and the connection that carried it)
 import readline from 'node:readline';
 
+// How the browser drivers (chromium.mjs, pages.mjs) start Debian's Chromium:
+// headless, never a browser downloaded by playwright, and quiet: no
+// background networking, component updates or sync talking to the internet.
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+
 export function emit(rec) {
   process.stdout.write(JSON.stringify(rec) + '\n');
 }

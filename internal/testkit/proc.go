@@ -157,11 +157,11 @@ var listening = regexp.MustCompile(`msg=listening public=(\S+) control=(\S+)`)
 // childStart bounds a gateway child's start (the binary is built already).
 const childStart = 20 * time.Second
 
-// StartChild runs the gateway binary (GatewayBinary) on loopback with env on
-// top of LISTEN_ADDR=127.0.0.1:0, CONTROL_ADDR=127.0.0.1:0 and EVENT_LOOPS=2,
-// and waits for its "listening" line. It is stopped by SIGTERM (a drain) when
-// the test ends.
-func StartChild(t testing.TB, env map[string]string) *Child {
+// StartChild runs the gateway binary (GatewayBinary) with args on loopback,
+// with env on top of LISTEN_ADDR=127.0.0.1:0, CONTROL_ADDR=127.0.0.1:0 and
+// EVENT_LOOPS=2, and waits for its "listening" line. It is stopped by SIGTERM
+// (a drain) when the test ends.
+func StartChild(t testing.TB, env map[string]string, args ...string) *Child {
 	t.Helper()
 	merged := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "CONTROL_ADDR": "127.0.0.1:0", "EVENT_LOOPS": "2"}
 	for k, v := range env {
@@ -171,7 +171,7 @@ func StartChild(t testing.TB, env map[string]string) *Child {
 	for k, v := range merged {
 		list = append(list, k+"="+v)
 	}
-	p := StartProc(t, "gateway", list, GatewayBinary(t))
+	p := StartProc(t, "gateway", list, GatewayBinary(t), args...)
 	m := p.WaitOutput(t, listening, childStart)
 	return &Child{Proc: p, Public: m[1], Control: m[2]}
 }
