@@ -284,8 +284,10 @@ func TestSuiteTiny(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkXML(t, b)
-		if bytes.Count(b, []byte("<polyline")) < 3 {
-			t.Errorf("%s: want a line per server", f)
+		for _, server := range []string{"gateway", "baseline", "ceiling"} {
+			if !bytes.Contains(b, []byte(">"+server+"</text>")) {
+				t.Errorf("%s: no legend entry for %s", f, server)
+			}
 		}
 	}
 }

@@ -25,6 +25,17 @@ const (
 	peersResultsJSON = "peers.json"
 )
 
+// peersCharts are the peers run's charts: nginx+nchan and the ceiling side
+// by side, measured in the same run.
+var peersCharts = []chartSpec[*PeersResults]{
+	{"peers-memory-per-stream.svg", "peers: memory per stream", func(r *PeersResults) Chart {
+		return memoryChartOf("Peers: server memory per idle stream (hold steps)", []*ServerRuns{r.Nchan, r.Ceiling})
+	}},
+	{"peers-fanout-latency-cdf.svg", "peers: fan-out latency", func(r *PeersResults) Chart {
+		return latencyChartOf("Peers: fan-out delivery latency, cumulative", []*ServerRuns{r.Nchan, r.Ceiling})
+	}},
+}
+
 // PeersConfig configures the nginx+nchan run. The suite's Config supplies
 // sizes and durations; Nginx and Module locate the binaries.
 type PeersConfig struct {
@@ -187,11 +198,30 @@ func writePeers(cfg *Config, res *PeersResults) error {
 	if err := os.WriteFile(filepath.Join(dir, peersResultsJSON), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
+	for _, c := range peersCharts {
+		if err := writeChart(filepath.Join(dir, c.file), c.chart(res)); err != nil {
+			return err
+		}
+	}
 	rel, err := filepath.Rel(filepath.Dir(cfg.Out), dir)
 	if err != nil {
 		rel = dir
 	}
 	return UpdateFile(cfg.Out, PeersBegin, PeersEnd, PeersMarkdown(res, filepath.ToSlash(rel)))
+}
+
+// RenderPeers regenerates cfg.Out's peers block, the peers charts and
+// peers.json from a peers.json written by an earlier run (no measuring).
+func RenderPeers(cfg Config, from string) (*PeersResults, error) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return nil, err
+	}
+	var res PeersResults
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("suite: %s: %w", from, err)
+	}
+	return &res, writePeers(&cfg, &res)
 }
 
 // PeersMarkdown renders the peers block.
@@ -217,7 +247,9 @@ func PeersMarkdown(res *PeersResults, rel string) string {
 		w("\nnchan fan-out: %s of %s expected deliveries, p50 %.1f ms, max %.1f ms.\n", commas(f.Delivered), commas(f.Expected),
 			f.Latency.P50, f.Latency.Max)
 	}
-	w("\nRaw reports: [`%s/%s`](%s/%s).\n\nCommands:\n\n```\n%s\n", rel, peersResultsJSON, rel, peersResultsJSON, res.Command)
+	w("\n")
+	chartLinks(&b, rel, peersCharts)
+	w("Raw reports: [`%s/%s`](%s/%s).\n\nCommands:\n\n```\n%s\n", rel, peersResultsJSON, rel, peersResultsJSON, res.Command)
 	for _, c := range res.Commands {
 		w("%s\n", c)
 	}

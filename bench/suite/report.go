@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"gonum.org/v1/plot/plotutil"
 
 	"ssegw/bench/scenario"
 	"ssegw/bench/stats"
@@ -85,11 +88,10 @@ func writeOutputs(cfg *Config, res *Results) error {
 	if err != nil {
 		rel = dir
 	}
-	if err := writeChart(filepath.Join(dir, memoryChart), memoryPerStream(res)); err != nil {
-		return err
-	}
-	if err := writeChart(filepath.Join(dir, latencyChart), latencyCDF(res)); err != nil {
-		return err
+	for _, c := range suiteCharts {
+		if err := writeChart(filepath.Join(dir, c.file), c.chart(res)); err != nil {
+			return err
+		}
 	}
 	b, err := json.Marshal(res) // one line: the histograms would be thousands of indented lines
 	if err != nil {
@@ -115,6 +117,26 @@ func Render(cfg Config, from string) (*Results, error) {
 	return &res, writeOutputs(&cfg, &res)
 }
 
+// chartSpec is one chart a run draws under ResultsDir and links in its block.
+type chartSpec[R any] struct {
+	file, alt string
+	chart     func(R) Chart
+}
+
+// suiteCharts are the suite's charts, one per scenario with a distribution
+// or a curve. A scenario that brings one adds its line here.
+var suiteCharts = []chartSpec[*Results]{
+	{memoryChart, "memory per stream", memoryPerStream},
+	{latencyChart, "fan-out latency", latencyCDF},
+}
+
+// chartLinks writes the Markdown images of charts under rel.
+func chartLinks[R any](b *strings.Builder, rel string, charts []chartSpec[R]) {
+	for _, c := range charts {
+		fmt.Fprintf(b, "![%s](%s/%s)\n\n", c.alt, rel, c.file)
+	}
+}
+
 func writeChart(path string, c Chart) error {
 	var b bytes.Buffer
 	if err := c.WriteSVG(&b); err != nil {
@@ -123,41 +145,65 @@ func writeChart(path string, c Chart) error {
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
-// memoryPerStream charts (RSS at k streams - RSS at 0) / k from the hold steps.
+// serverColors keeps each server's colour the same on every chart (an index
+// into gonum's palette); a server not listed gets its position's.
+var serverColors = map[string]int{"gateway": 0, "baseline": 1, "ceiling": 2, "gateway, 1 KB headers": 3, "nginx+nchan": 4}
+
+func serverColor(name string) color.Color {
+	if i, ok := serverColors[name]; ok {
+		return plotutil.Color(i)
+	}
+	return nil
+}
+
+// memoryPerStream charts (RSS at k streams - RSS at 0) / k from the hold
+// steps of every server, and of the gateway with browser-like headers.
 func memoryPerStream(res *Results) Chart {
-	c := Chart{Title: "Server memory per idle stream (hold steps)", XLabel: "open streams",
-		YLabel: "RSS growth per stream (bytes, log scale)", LogY: true, YFormat: bytesLabel}
-	add := func(name string, h *scenario.HoldReport) {
-		if h == nil || len(h.Snapshots) == 0 {
-			return
-		}
-		s0 := h.Snapshots[0]
-		s := Series{Name: name}
-		for _, sn := range h.Snapshots[1:] {
-			if d := sn.Streams - s0.Streams; d > 0 {
-				s.Points = append(s.Points, [2]float64{float64(sn.Streams), float64(sn.RSSBytes-s0.RSSBytes) / float64(d)})
-			}
-		}
-		c.Series = append(c.Series, s)
-	}
-	for _, r := range res.servers() {
-		add(r.Name, r.Hold)
-	}
+	runs := res.servers()
+	c := memoryChartOf("Server memory per idle stream (hold steps)", runs)
 	if res.Gateway != nil {
-		add("gateway, 1 KB headers", res.Gateway.HoldBrowser)
+		c.Series = append(c.Series, memorySeries("gateway, 1 KB headers", res.Gateway.HoldBrowser)...)
 	}
 	return c
 }
 
+// memoryChartOf charts the hold steps of runs.
+func memoryChartOf(title string, runs []*ServerRuns) Chart {
+	c := Chart{Title: title, XLabel: "open streams", YLabel: "RSS growth per stream (log scale)", LogY: true, YFormat: bytesLabel}
+	for _, r := range runs {
+		c.Series = append(c.Series, memorySeries(r.Name, r.Hold)...)
+	}
+	return c
+}
+
+// memorySeries is one server's RSS growth per stream at each hold step
+// (none without a hold run).
+func memorySeries(name string, h *scenario.HoldReport) []Series {
+	if h == nil || len(h.Snapshots) == 0 {
+		return nil
+	}
+	s0 := h.Snapshots[0]
+	s := Series{Name: name, Color: serverColor(name)}
+	for _, sn := range h.Snapshots[1:] {
+		if d := sn.Streams - s0.Streams; d > 0 {
+			s.Points = append(s.Points, [2]float64{float64(sn.Streams), float64(sn.RSSBytes-s0.RSSBytes) / float64(d)})
+		}
+	}
+	return []Series{s}
+}
+
 // latencyCDF charts the fan-out delivery latency distribution.
 func latencyCDF(res *Results) Chart {
-	c := Chart{Title: "Fan-out delivery latency, cumulative", XLabel: "latency (ms)",
-		YLabel: "deliveries at or below (%)"}
-	for _, r := range res.servers() {
-		if r.Fanout == nil {
-			continue
+	return latencyChartOf("Fan-out delivery latency, cumulative", res.servers())
+}
+
+// latencyChartOf charts the fan-out latency distribution of runs.
+func latencyChartOf(title string, runs []*ServerRuns) Chart {
+	c := Chart{Title: title, XLabel: "latency (ms)", YLabel: "deliveries at or below (%)"}
+	for _, r := range runs {
+		if r != nil && r.Fanout != nil {
+			c.Series = append(c.Series, Series{Name: r.Name, Points: cdfPoints(r.Fanout.LatencyHist), Color: serverColor(r.Name)})
 		}
-		c.Series = append(c.Series, Series{Name: r.Name, Points: cdfPoints(r.Fanout.LatencyHist)})
 	}
 	return c
 }
@@ -182,6 +228,15 @@ func cdfPoints(s stats.Snapshot) [][2]float64 {
 		out = append(out, [2]float64{v, 100 * q})
 	}
 	return out
+}
+
+// trimFloat writes v with at most two decimals and no trailing zeros.
+func trimFloat(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	s := fmt.Sprintf("%.2f", v)
+	return strings.TrimRight(strings.TrimRight(s, "0"), ".")
 }
 
 func bytesLabel(v float64) string {
@@ -383,7 +438,7 @@ func Markdown(res *Results, rel string) string {
 	}
 	w("\nThe fan-out rows come from a short run (10 publishes); the runs the issue specifies (60 s at 1/s, then 20/s) are in the section \"Fan-out (issue 6)\" below. ")
 	w("The wheel and request-head parse figures are Go micro-benchmarks: `make bench-micro`.\n\n")
-	w("![memory per stream](%s/%s)\n\n![fan-out latency](%s/%s)\n\n", rel, memoryChart, rel, latencyChart)
+	chartLinks(&b, rel, suiteCharts)
 	details(&b, res)
 	w("\nRaw reports: [`%s/%s`](%s/%s).\n\n", rel, resultsJSON, rel, resultsJSON)
 	w("Commands (the suite starts every server itself on free loopback ports; these are the equivalent stand-alone runs):\n\n```\n%s\n", res.Command)

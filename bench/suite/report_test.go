@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/plot"
+
 	"ssegw/bench/scenario"
 	"ssegw/bench/stats"
 )
@@ -118,10 +120,10 @@ func TestChartsAreSVG(t *testing.T) {
 	}
 }
 
-func TestNiceCeilAndFormat(t *testing.T) {
-	for in, want := range map[float64]float64{0: 1, 3: 5, 10: 10, 11: 20, 240: 250, 0.7: 1} {
-		if got := niceCeil(in); got != want {
-			t.Errorf("niceCeil(%v) = %v want %v", in, got, want)
+func TestFormat(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 3.5: "3.5", 1000: "1000", 0.271: "0.27", 92.399: "92.4"} {
+		if got := trimFloat(in); got != want {
+			t.Errorf("trimFloat(%v) = %q want %q", in, got, want)
 		}
 	}
 	if fmtNum(-0.0001, "") != "0.00" {
@@ -161,6 +163,68 @@ func TestPeersMarkdown(t *testing.T) {
 	for _, want := range []string{"| RSS per idle stream, slope N/3→N | 1.00 B | — | — |", "nginx/1", "```nginx\nevents {}\n```"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("peers block lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestChartTicksAreRound: axis labels fall on round values (the hand-written
+// charts read 0.27, 92.39, 184.52 ...).
+func TestChartTicksAreRound(t *testing.T) {
+	labels := func(tk interface {
+		Ticks(float64, float64) []plot.Tick
+	}, lo, hi float64) []string {
+		var out []string
+		for _, x := range tk.Ticks(lo, hi) {
+			if x.Label != "" {
+				out = append(out, x.Label)
+			}
+		}
+		return out
+	}
+	f := func(lo, hi float64, want string) {
+		t.Helper()
+		if got := strings.Join(labels(niceTicks{}, lo, hi), " "); got != want {
+			t.Errorf("ticks of [%v, %v]: %s, want %s", lo, hi, got, want)
+		}
+	}
+	f(0.27, 922.6, "200 400 600 800")
+	f(0, 92.39, "0 20 40 60 80")
+	f(0, 100, "0 20 40 60 80 100")
+	f(0, 15000, "0 2500 5000 7500 10000 12500 15000")
+	f(-3, 3, "-3 -2 -1 0 1 2 3")
+	f(0, 0.7, "0 0.2 0.4 0.6")
+	if got := strings.Join(labels(logTicks{}, 300, 30000), " "); got != "500 1000 2000 5000 10000 20000" {
+		t.Errorf("log ticks: %s", got)
+	}
+}
+
+func TestRenderPeers(t *testing.T) {
+	dir := t.TempDir()
+	hs := stats.New()
+	for i := int64(1); i <= 100; i++ {
+		hs.Record(i * 1e6)
+	}
+	res := &PeersResults{Streams: 9, Nchan: &ServerRuns{Name: "nginx+nchan", Hold: holdOf(1000, 4000, 5000, 10000),
+		Fanout: &scenario.FanoutReport{LatencyHist: hs.Snapshot()}}, Ceiling: &ServerRuns{Name: "ceiling", Hold: holdOf(1000, 2000, 2500, 3000)}}
+	b, _ := json.Marshal(res)
+	from := filepath.Join(dir, "peers-in.json")
+	os.WriteFile(from, b, 0o644)
+	out := filepath.Join(dir, "B.md")
+	if _, err := RenderPeers(Config{Out: out, ResultsDir: filepath.Join(dir, "r")}, from); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(out)
+	for _, c := range peersCharts {
+		if !strings.Contains(string(md), "(r/"+c.file+")") {
+			t.Errorf("peers block lacks the link to %s:\n%s", c.file, md)
+		}
+		svg, err := os.ReadFile(filepath.Join(dir, "r", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkXML(t, svg)
+		if !bytes.Contains(svg, []byte(">nginx+nchan</text>")) {
+			t.Errorf("%s has no nginx+nchan line", c.file)
 		}
 	}
 }

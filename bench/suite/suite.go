@@ -4,9 +4,11 @@
 // regenerates the generated block of BENCHMARKS.md (between
 // "<!-- suite:begin -->" and "<!-- suite:end -->") with the DESIGN.md
 // section 5 figures, their targets, and the ratios against baseline and
-// ceiling, plus SVG charts under bench/results/. Peers (nginx+nchan) runs hold
-// and fanout against nginx with the nchan module and fills the
-// "<!-- peers:begin -->" block.
+// ceiling, plus SVG charts under bench/results/ (chart.go, drawn with
+// gonum.org/v1/plot: one per scenario with a distribution or a curve, listed
+// in suiteCharts and peersCharts). Peers (nginx+nchan) runs hold and fanout
+// against nginx with the nchan module and fills the "<!-- peers:begin -->"
+// block and its charts.
 //
 // What runs where: the suite's own process drives the scenarios (one
 // scenario at a time, on the caller's goroutine); load clients run in child

@@ -85,11 +85,18 @@ func runPeers(ctx context.Context, args []string, sio stdio) error {
 	f.register(fs, false)
 	nginx := fs.String("nginx", suite.DefaultNginx, "the nginx binary")
 	module := fs.String("nchan-module", suite.DefaultNchanModule, "the nchan dynamic module")
+	render := fs.String("render", "", "regenerate the peers block and charts from this peers.json of an earlier run instead of measuring")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	f.finish("peers", args, sio)
-	res, err := suite.Peers(ctx, suite.PeersConfig{Config: f.cfg, Nginx: *nginx, Module: *module})
+	var res *suite.PeersResults
+	var err error
+	if *render != "" {
+		res, err = suite.RenderPeers(f.cfg, *render)
+	} else {
+		res, err = suite.Peers(ctx, suite.PeersConfig{Config: f.cfg, Nginx: *nginx, Module: *module})
+	}
 	if res != nil && f.json {
 		if perr := printJSON(sio.out, res); err == nil {
 			err = perr
