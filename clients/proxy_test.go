@@ -259,6 +259,11 @@ func TestProxyHTTP2(t *testing.T) {
 		c.open(t, id, fmt.Sprintf("https://%s/proxied?c=%s&bind=room", px.https, id))
 	}
 	waitFor(t, "12 EventSources ready through nginx", 30*time.Second, func() bool { return readyCount(c, viaProxy) == pageStreams })
+	// Chromium's network log reaches the driver on another channel than the
+	// page's events, so a response record may trail its ready event.
+	waitFor(t, "12 event-stream responses in Chromium's network log", 10*time.Second, func() bool {
+		return len(responses(c, "p")) >= pageStreams
+	})
 	rs := responses(c, "p")
 	conns := map[string]bool{}
 	for _, r := range rs {
@@ -312,6 +317,9 @@ func TestProxyHTTP2(t *testing.T) {
 		}
 		waitFor(t, "6 direct EventSources ready", 20*time.Second, func() bool { return readyCount(c, direct) == http1PerHost })
 		holdsFor(t, "only 6 direct EventSources open", blockedWindow, func() bool { return readyCount(c, direct) == http1PerHost })
+		waitFor(t, "6 direct responses in Chromium's network log", 10*time.Second, func() bool {
+			return len(responses(c, "d")) >= http1PerHost
+		})
 		conns := map[string]bool{}
 		for _, r := range responses(c, "d") {
 			conns[r.Connection] = true
