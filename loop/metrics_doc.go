@@ -32,7 +32,8 @@ var _ = metricsdoc.Describe(
 	metricsdoc.Histogram("ssegw_publish_fanout_size", "Streams one publish reached on this gateway."),
 	metricsdoc.Histogram("ssegw_loop_step_lag_seconds", "Time from an event-loop step being queued to it running: how late heartbeats, deadlines and commands are."),
 	metricsdoc.Histogram("ssegw_loop_step_duration_seconds", "Time one event-loop step ran (bounded work: timers, fan-out chunks, commands)."),
-	metricsdoc.Counter("ssegw_connects_total", "Connect callbacks answered, by outcome (accepted, rejected, backend_error, timeout, unavailable)."),
+	metricsdoc.Counter("ssegw_connects_total", "Connect callbacks answered, by outcome (accepted, rejected, backend_error, timeout, unavailable, server_error)."),
+	metricsdoc.Counter("ssegw_connect_failures_answered_total", "Failed connects (timeout, unavailable, server_error) by how the browser was answered: retry (a retry hint) or status (an error status), per CONNECT_FAILURE."),
 	metricsdoc.Counter("ssegw_disconnects_total", "Disconnect callbacks sent, by reason (client_closed, server_closed, error)."),
 	metricsdoc.Counter("ssegw_shed_total", "Stream requests shed with 200 and a retry hint, by cause (shutting_down, too_many_connections, overloaded)."),
 
