@@ -54,7 +54,7 @@ func TestDemoStatsAndPublish(t *testing.T) {
 	if err := d.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(d.Close) // after the gateway's shutdown (cleanups run last-in first-out): the last disconnects reach it
 	g := startGateway(t, map[string]string{"CALLBACK_URL": d.CallbackURL(), "CONTROL_ADDR": ctrl})
 	c := dial(t, g.PublicAddr())
 	c.get("/demo")
