@@ -29,10 +29,24 @@
 // cross-origin reconnect whose id holds a CORS-unsafe byte, and for the
 // envelope event format (EVENT_FORMAT=envelope).
 //
+// Two tests put Chromium in front of whole deployments:
+//
+//   - TestProxyHTTP2 (proxy_test.go): Debian's nginx with the shipped
+//     deploy/nginx/ssegw.conf, its own prefix, config, pid and logs in a
+//     temporary directory and its ports free loopback ones, stopped by PID,
+//     in front of two gateway processes; TLS with a certificate signed by a
+//     CA made with openssl for the test, which Chromium trusts by its key
+//     (chromium.mjs --trust-spki, test-only). Chromium's network log
+//     (CDP Network.responseReceived, "response" records) names the HTTP
+//     version and connection of every stream.
+//   - TestDemoPage (demo_test.go): `ssegw --demo` in two tabs through
+//     clients/node/pages.mjs, which opens, types into, clicks and reads pages.
+//
 // The Node packages are installed by `npm ci` in clients/node (from the
 // committed package-lock.json; .ci/install-deps does it, and `make test`
 // runs it when node_modules is missing or stale); Chromium comes from Debian
-// (`apt-get install chromium chromium-driver`). A client that cannot start
+// (`apt-get install chromium chromium-driver`), and so do nginx and openssl.
+// A client that cannot start
 // fails its test with the reason; nothing is skipped. When a test fails, its
 // records, the client's stderr, the gateway log, the callbacks and (for
 // Chromium) a screenshot are kept under clients/artifacts/<test>/, whose path

@@ -1,7 +1,9 @@
 // Package testkit holds what the end-to-end test packages (gateway, clients,
-// cluster) share: bounded waiting, building the real gateway binary once per
-// test process, and starting a real gateway in-process. It is imported only by
-// _test.go files; nothing here runs in the gateway itself.
+// cluster, deploy) share: bounded waiting, building the real gateway binary
+// once per test process, starting a real gateway in-process, and running
+// external programs (the gateway binary, nginx, Prometheus) as child
+// processes stopped by their PID (proc.go). It is imported only by _test.go
+// files; nothing here runs in the gateway itself.
 package testkit
 
 import (
