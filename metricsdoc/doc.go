@@ -19,8 +19,10 @@
 //	)
 //
 // A family without a description shows up on /metrics with an empty help
-// text; deploy's TestMetricsDescribed scrapes a live gateway and fails,
-// naming it. Latency and size histograms are metrics.NewPrometheusHistogramExt
+// text, and two tests in deploy/ fail, naming it: TestRegisteredMetricsDescribed
+// (every metric registered when the gateway's packages start) and
+// TestMetricsDescribed (the /metrics of live gateways, alone and in cluster
+// mode, also linted by promtool). Latency and size histograms are metrics.NewPrometheusHistogramExt
 // with bucket bounds chosen for what they measure (Prometheus'
 // histogram_quantile needs "le" buckets; the library's own Histogram writes
 // "vmrange" buckets, which only VictoriaMetrics reads).
