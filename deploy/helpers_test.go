@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,19 +45,11 @@ func tool(t *testing.T, stdin []byte, name string, args ...string) (string, int)
 	switch {
 	case err == nil:
 		return string(out), 0
-	case errorsAs(err, &exit):
+	case errors.As(err, &exit):
 		return string(out), exit.ExitCode()
 	}
 	t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
 	return "", -1
-}
-
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // readFile reads a file of this folder.
@@ -90,8 +82,6 @@ type backend struct {
 	srv                *http.Server
 	ln                 net.Listener
 	minDelay, maxDelay time.Duration
-	mu                 sync.Mutex
-	connects           int
 }
 
 func startBackend(t *testing.T, minDelay, maxDelay time.Duration) *backend {
@@ -103,15 +93,13 @@ func startBackend(t *testing.T, minDelay, maxDelay time.Duration) *backend {
 	b := &backend{ln: ln, minDelay: minDelay, maxDelay: maxDelay}
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var cb struct{ Action string }
-		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&cb)
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&cb); err != nil {
+			http.Error(w, "bad callback", http.StatusBadRequest)
+			return
+		}
 		if b.maxDelay > b.minDelay {
 			time.Sleep(b.minDelay + rand.N(b.maxDelay-b.minDelay))
 		}
-		b.mu.Lock()
-		if cb.Action == "connect" {
-			b.connects++
-		}
-		b.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"bindings":["demo"]}`)
 	})}
