@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -457,5 +458,38 @@ func TestShutdownTimeoutExitsNonZero(t *testing.T) {
 	t.Logf("exit code %d after %v", code, time.Since(start))
 	if !strings.Contains(gw.logText(), "shutdown incomplete") {
 		t.Fatalf("no shutdown-incomplete line:\n%s", gw.logText())
+	}
+}
+
+// TestDrainStopsAccepting: on SIGTERM the public listener closes at once —
+// new connections are refused, so a proxy or a load balancer moves them to
+// another gateway — while the open stream still drains cleanly (retry hint,
+// end of body, exit 0).
+func TestDrainStopsAccepting(t *testing.T) {
+	b := startBackend(t)
+	gw := startChild(t, 0, map[string]string{"CALLBACK_URL": b.url(), "SHUTDOWN_TIMEOUT_SECONDS": "4", "DRAIN_WINDOW_MS": "1500"})
+	s := openRaw(gw.public, "/draining", 5*time.Second)
+	if !s.ready {
+		t.Fatal(s.err)
+	}
+	defer s.conn.Close()
+	gw.signal(syscall.SIGTERM)
+	waitFor(t, "new connections refused", 2*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", gw.public, time.Second)
+		if err == nil {
+			c.Close()
+			return false
+		}
+		return errors.Is(err, syscall.ECONNREFUSED)
+	})
+	s.readUntilEnd(5 * time.Second)
+	if !s.retry || !s.ended {
+		t.Fatalf("the open stream did not drain: retry %v end %v err %v", s.retry, s.ended, s.err)
+	}
+	if code := gw.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, gw.logText())
+	}
+	if !strings.Contains(gw.logText(), "public listener closed") || !strings.Contains(gw.logText(), "listeners=2") {
+		t.Fatalf("no line saying both loops' listeners closed:\n%s", gw.logText())
 	}
 }

@@ -32,7 +32,8 @@ func (e *DrainCutError) Error() string {
 func (e *DrainCutError) Unwrap() error { return ErrDrainCut }
 
 // Drain ends every stream gracefully, as CONTRACT.md section 8 says for
-// SIGTERM: /readyz turns 503 and new connections are shed at once; each open
+// SIGTERM: /readyz turns 503, the public listener stops accepting (new
+// connections are refused; a request on a kept-alive connection is shed); each open
 // stream gets a randomised retry hint and the end of its body at a random
 // moment within window (so reconnects spread out) and its server_closed
 // disconnect callback. Drain returns nil once every stream has ended and
@@ -45,6 +46,7 @@ func (e *DrainCutError) Unwrap() error { return ErrDrainCut }
 func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 	s.stopping.Store(true)
 	s.drainWindow.Store(int64(window))
+	s.log.Info("drain: public listener closed", "listeners", s.stopAccepting())
 	for _, ls := range s.allLoops() {
 		ls.post(op{kind: opDrain})
 	}
