@@ -7,6 +7,7 @@ require (
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/panjf2000/gnet/v2 v2.9.7
+	github.com/rabbitmq/amqp091-go v1.17.0
 	github.com/tmaxmax/go-sse v0.12.0
 	github.com/valyala/bytebufferpool v1.0.0
 	golang.org/x/sys v0.50.0
