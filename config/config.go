@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"ssegw/sse"
 )
 
@@ -54,6 +56,10 @@ type Config struct {
 	NodeID              uint16 // this gateway's node id in a cluster; 0 means draw a free one
 	ConnectFailure      ConnectFailure
 	DisconnectRetry     time.Duration // how long a failed disconnect callback is retried; 0 turns retries off
+	RabbitMQURL         string        // AMQP mode when set (package rabbitmq)
+	RabbitMQQueueTTL    int64         // x-expires of every stream queue, in ms
+	RabbitMQEnvPrefix   string        // the exchange is <prefix>.sse.events (sse.events when empty)
+	RabbitMQAutoDelete  bool          // the exchange is declared auto-delete and not durable
 }
 
 // ConnectFailure is how a connect callback that failed (timeout, network
@@ -207,6 +213,27 @@ func settings(numCPU int) []setting {
 			c.DisconnectRetry = time.Duration(n) * time.Second
 			return err
 		}},
+		{"RABBITMQ_URL", "", "AMQP URL (amqp:// or amqps://) of a RabbitMQ broker: turns on the Node SSEGateway's AMQP mode (unset: off)", func(c *Config, v string) error {
+			c.RabbitMQURL = v
+			return checkAMQPURL(v)
+		}},
+		{"RABBITMQ_QUEUE_TTL_MS", "300000", "x-expires of each stream's queue sse.conn.<request_id>: how long it outlives its last consumer", func(c *Config, v string) error {
+			n, err := parseInt(v, 1, maxQueueTTL)
+			c.RabbitMQQueueTTL = int64(n)
+			return err
+		}},
+		{"RABBITMQ_ENV_PREFIX", "", "the topic exchange is <prefix>.sse.events (sse.events when empty)", func(c *Config, v string) error {
+			c.RabbitMQEnvPrefix = v
+			return checkExchangePrefix(v)
+		}},
+		{"RABBITMQ_ENV_AUTO_DELETE", "false", "true: the exchange is declared auto-delete and not durable (self-cleaning test exchanges)", func(c *Config, v string) error {
+			switch v {
+			case "true", "false":
+				c.RabbitMQAutoDelete = v == "true"
+				return nil
+			}
+			return errors.New("must be true or false")
+		}},
 		{"DEMO_ADDR", "127.0.0.1:8080", "address of the built-in demo backend (with --demo)", func(c *Config, v string) error {
 			c.DemoAddr = v
 			return checkHostPort(v)
@@ -251,6 +278,9 @@ func Load(args []string, getenv func(string) string, numCPU int, out io.Writer) 
 			v, ok = s.def, false
 		}
 		if err := s.apply(c, v); err != nil {
+			if s.env == "RABBITMQ_URL" {
+				v = redactURL(v) // its password stays out of the logs
+			}
 			src := "environment variable " + s.env
 			if set[FlagName(s.env)] {
 				src = "flag --" + FlagName(s.env)
@@ -378,6 +408,60 @@ func checkSubjectPrefix(v string) error {
 		}
 	}
 	return nil
+}
+
+// maxQueueTTL is the largest x-expires RabbitMQ accepts (2^32-1 ms, about
+// 49 days).
+const maxQueueTTL = 1<<32 - 1
+
+// checkAMQPURL accepts what amqp091-go dials: amqp:// or amqps://, with
+// amqplib's defaults for what is left out (localhost, port 5672 or 5671,
+// guest:guest, vhost "/") and its query options (heartbeat, ...).
+func checkAMQPURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := amqp.ParseURI(v); err != nil {
+		// The parser's message may quote the URL: not its password.
+		msg := strings.ReplaceAll(err.Error(), v, redactURL(v))
+		return fmt.Errorf("must be amqp://[user:password@]host[:port][/vhost] (or amqps://): %s", msg)
+	}
+	return nil
+}
+
+// exchangeSuffix is what the exchange name adds to RABBITMQ_ENV_PREFIX.
+const exchangeSuffix = ".sse.events"
+
+// checkExchangePrefix keeps the exchange name within AMQP's 255 bytes and out
+// of the reserved amq. names.
+func checkExchangePrefix(v string) error {
+	if len(v)+len(exchangeSuffix) > 255 {
+		return fmt.Errorf("longer than %d bytes (the exchange name is at most 255)", 255-len(exchangeSuffix))
+	}
+	if strings.HasPrefix(v, "amq.") {
+		return errors.New("exchange names starting with amq. are reserved by the broker")
+	}
+	if strings.ContainsAny(v, "\x00\r\n") {
+		return errors.New("must not contain NUL, CR or LF")
+	}
+	return nil
+}
+
+// redactURL masks the password of a URL, for logs and errors.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return u.Redacted()
+}
+
+// RedactedRabbitMQURL returns RABBITMQ_URL with its password masked, for logs.
+func (c *Config) RedactedRabbitMQURL() string {
+	if c.RabbitMQURL == "" {
+		return "not configured"
+	}
+	return redactURL(c.RabbitMQURL)
 }
 
 // RedactedCallbackURL returns the callback URL with its query masked, for logs.

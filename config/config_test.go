@@ -131,3 +131,60 @@ func TestClusterSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestRabbitMQSettings(t *testing.T) {
+	c, err := Load(nil, env(nil), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RabbitMQURL != "" || c.RabbitMQQueueTTL != 300000 || c.RabbitMQEnvPrefix != "" || c.RabbitMQAutoDelete {
+		t.Fatalf("rabbitmq defaults: %+v", c)
+	}
+	if c.RedactedRabbitMQURL() != "not configured" {
+		t.Fatalf("redacted empty url %q", c.RedactedRabbitMQURL())
+	}
+	c, err = Load([]string{"--rabbitmq-queue-ttl-ms", "60000"}, env(map[string]string{
+		"RABBITMQ_URL": "amqp://app:s3cret@127.0.0.1:5672/vh?heartbeat=5", "RABBITMQ_QUEUE_TTL_MS": "1000",
+		"RABBITMQ_ENV_PREFIX": "staging", "RABBITMQ_ENV_AUTO_DELETE": "true"}), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RabbitMQURL != "amqp://app:s3cret@127.0.0.1:5672/vh?heartbeat=5" || c.RabbitMQQueueTTL != 60000 ||
+		c.RabbitMQEnvPrefix != "staging" || !c.RabbitMQAutoDelete {
+		t.Fatalf("rabbitmq settings: %+v", c)
+	}
+	if r := c.RedactedRabbitMQURL(); strings.Contains(r, "s3cret") || !strings.Contains(r, "127.0.0.1:5672") {
+		t.Fatalf("redacted url %q", r)
+	}
+	for _, bad := range []map[string]string{
+		{"RABBITMQ_URL": "http://127.0.0.1:5672"},
+		{"RABBITMQ_URL": "amqp://127.0.0.1:port"},
+		{"RABBITMQ_URL": "amqp://127.0.0.1/?heartbeat=x"},
+		{"RABBITMQ_QUEUE_TTL_MS": "0"},
+		{"RABBITMQ_QUEUE_TTL_MS": "-5"},
+		{"RABBITMQ_QUEUE_TTL_MS": "1e3"},
+		{"RABBITMQ_QUEUE_TTL_MS": "4294967296"},
+		{"RABBITMQ_ENV_PREFIX": "amq.x"},
+		{"RABBITMQ_ENV_PREFIX": strings.Repeat("p", 245)},
+		{"RABBITMQ_ENV_PREFIX": "a\nb"},
+		{"RABBITMQ_ENV_AUTO_DELETE": "1"},
+		{"RABBITMQ_ENV_AUTO_DELETE": "TRUE"},
+	} {
+		_, err := Load(nil, env(bad), 2, io.Discard)
+		var name string
+		for k := range bad {
+			name = k
+		}
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Fatalf("Load(%v): error %v, want one naming %s", bad, err, name)
+		}
+	}
+	// A bad URL's password is not repeated in the error.
+	_, err = Load(nil, env(map[string]string{"RABBITMQ_URL": "amqp://u:hunter2@h:bad/"}), 2, io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v shows the password", err)
+	}
+	if _, err := Load(nil, env(map[string]string{"RABBITMQ_ENV_PREFIX": strings.Repeat("p", 244), "RABBITMQ_QUEUE_TTL_MS": "4294967295"}), 2, io.Discard); err != nil {
+		t.Fatalf("longest prefix, largest TTL: %v", err)
+	}
+}
