@@ -22,7 +22,8 @@ type delivery struct {
 // measured 5-15x slower and allocates a Delivery per case per call, see the
 // package doc), so this one only moves each delivery into the dispatcher's
 // single queue. It ends when the library closes the channel (the consumer was
-// cancelled, or its AMQP channel closed).
+// cancelled, by us or by the broker, or its AMQP channel closed), and tells
+// the lane, which finds out which it was.
 func (t *Transport) forward(c *consumer, deliveries <-chan amqp.Delivery) {
 	for d := range deliveries {
 		t.m.deliveries.Inc()
@@ -32,6 +33,7 @@ func (t *Transport) forward(c *consumer, deliveries <-chan amqp.Delivery) {
 			return // Stop has closed the connection; the library ends too
 		}
 	}
+	c.l.put(laneOp{kind: opEnded, c: c})
 }
 
 // dispatch is the dispatcher goroutine: it turns each delivery into a frame

@@ -50,6 +50,7 @@ const (
 	opSettle                  // c, tag, how: a delivery's outcome
 	opCancelAll               // wg: Stop
 	opFlush                   // wg: Stop: send every waiting ack
+	opEnded                   // c: its delivery channel was closed
 )
 
 type settleKind uint8
@@ -189,6 +190,8 @@ func (l *lane) process() {
 		case opFlush:
 			l.flushAll()
 			op.wg.Done()
+		case opEnded:
+			l.ended(op.c)
 		}
 	}
 }
@@ -311,6 +314,19 @@ func (l *lane) resetCons(cause error) {
 	if len(victims) > 0 {
 		l.report(event{kind: evLaneLost, victims: victims})
 	}
+}
+
+// ended handles the end of a consumer's deliveries. Still active on the live
+// channel means the broker cancelled it (its queue was deleted): as in Node,
+// the stream ends with error.
+func (l *lane) ended(c *consumer) {
+	if !c.active || !l.current(c) {
+		return // cancelled by us, or gone with its channel
+	}
+	c.active = false
+	delete(l.consumers, c.tag)
+	l.t.consumers.Add(-1)
+	l.report(event{kind: evCancelled, c: c})
 }
 
 func (l *lane) report(e event) {

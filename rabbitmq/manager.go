@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -40,10 +41,11 @@ type session struct {
 type eventKind uint8
 
 const (
-	evOpen     eventKind = iota // s: a new stream
-	evClose                     // token: the gateway ended it
-	evSetup                     // gen, s, c or err: a lane finished a setup
-	evLaneLost                  // gen, victims: a lane's consume channel failed
+	evOpen      eventKind = iota // s: a new stream
+	evClose                      // token: the gateway ended it
+	evSetup                      // gen, s, c or err: a lane finished a setup
+	evLaneLost                   // gen, victims: a lane's consume channel failed
+	evCancelled                  // gen, c: the broker cancelled a consumer
 )
 
 // event is one thing for the manager to handle.
@@ -202,6 +204,15 @@ func (m *manager) handle(e *event) {
 		}
 	case evSetup:
 		m.setupDone(e)
+	case evCancelled:
+		s := e.c.s
+		if m.sess == nil || e.gen != m.sess.gen || m.streams[s.token] != s || s.cons != e.c {
+			return
+		}
+		delete(m.streams, s.token)
+		s.closed.Store(true)
+		t.log.Warn("rabbitmq: the broker cancelled a stream's consumer; ending the stream", "queue", s.queue)
+		t.gw.StreamFailed(s.token, fmt.Errorf("%w: queue %s", ErrConsumerCancelled, s.queue))
 	case evLaneLost:
 		if m.sess == nil || e.gen != m.sess.gen {
 			return
@@ -314,7 +325,8 @@ func (m *manager) stop(ctx context.Context) {
 		l.put(laneOp{kind: opFlush, wg: &wg})
 	}
 	waitGroup(ctx, &wg)
-	_ = m.sess.conn.Close() // whatever is unacked is requeued by the broker
+	// Whatever is still unacked is requeued by the broker.
+	_ = m.sess.conn.CloseDeadline(time.Now().Add(closeWait))
 	m.endSession()
 	t.log.Info("rabbitmq: stopped")
 }

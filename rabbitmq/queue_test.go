@@ -231,3 +231,26 @@ func TestFailedConsumeReestablishesItsChannel(t *testing.T) {
 		t.Fatalf("channel resets %s reconnects %s, want 1 and 0", h.metric("ssegw_rabbitmq_channel_resets_total"), h.metric("ssegw_rabbitmq_reconnects_total"))
 	}
 }
+
+// TestBrokerCancelEndsStream: a stream whose queue is deleted under it (the
+// broker cancels its consumer) ends with an error, as in Node; the others
+// keep receiving.
+func TestBrokerCancelEndsStream(t *testing.T) {
+	h := start(t, nil)
+	p := newPublisher(t)
+	rid := uniq(t)
+	victim := h.open(rid, "all")
+	other := h.open(uniq(t), "all")
+	if _, err := p.ch.QueueDelete("sse.conn."+rid, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stream failed", waitLong, func() bool { return h.rec.count(victim, "failed") == 1 })
+	if err := h.rec.err(victim); !errors.Is(err, rabbitmq.ErrConsumerCancelled) {
+		t.Fatalf("error %v, want ErrConsumerCancelled", err)
+	}
+	p.event(h.tr.Exchange(), "all", "", "x")
+	h.waitFrames(other, 1)
+	if h.metric("ssegw_rabbitmq_consumers") != "1" {
+		t.Fatalf("consumers %s, want 1", h.metric("ssegw_rabbitmq_consumers"))
+	}
+}

@@ -54,6 +54,9 @@ const (
 	// forwarders to the dispatcher. A full queue holds the forwarders back
 	// (never drops): what can wait is bounded by prefetch per consumer.
 	dispatchQueue = 4096
+	// closeWait bounds the connection.close handshake at Stop (a broker that
+	// does not answer is not waited for longer).
+	closeWait = 5 * time.Second
 	// ackHold is how long an ack may wait for the tags before it to be
 	// settled, so that one basic.ack(multiple) covers them all; after it,
 	// the ack is sent alone (see ackWindow).
@@ -78,6 +81,10 @@ var (
 	// ErrSetup: the broker refused the stream's queue declare, bind or
 	// consume (StreamFailed; it wraps the broker's error).
 	ErrSetup = errors.New("rabbitmq: queue setup failed")
+	// ErrConsumerCancelled: the broker cancelled the stream's consumer (its
+	// queue was deleted); the stream ends with error, as in Node
+	// (StreamFailed).
+	ErrConsumerCancelled = errors.New("rabbitmq: the broker cancelled the stream's consumer")
 	// ErrBrokerLost: the broker connection was lost before the stream's
 	// queue was consuming, so it never got ready (StreamFailed, as the Node
 	// service fails a stream whose setup is interrupted). Streams that were
@@ -106,8 +113,9 @@ type Gateway interface {
 	// consumer it announces.
 	StreamReady(t Token, again bool)
 	// StreamFailed: the stream's queue could not be set up, or re-established
-	// after a reconnect; end the stream with disconnect reason `error`. err
-	// wraps ErrSetup, ErrBadName or ErrBrokerLost. Called on the manager
+	// after a reconnect, or the broker cancelled its consumer; end the stream
+	// with disconnect reason `error`. err wraps ErrSetup, ErrBadName,
+	// ErrBrokerLost or ErrConsumerCancelled. Called on the manager
 	// goroutine; the transport forgets the token (no Close is needed, one is
 	// harmless).
 	StreamFailed(t Token, err error)

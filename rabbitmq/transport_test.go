@@ -175,7 +175,7 @@ func TestMalformedDropped(t *testing.T) {
 
 // TestErrorsAreNamed: the errors the gateway tells apart.
 func TestErrorsAreNamed(t *testing.T) {
-	for _, e := range []error{rabbitmq.ErrUnavailable, rabbitmq.ErrStopped, rabbitmq.ErrBadName, rabbitmq.ErrSetup, rabbitmq.ErrBrokerLost} {
+	for _, e := range []error{rabbitmq.ErrUnavailable, rabbitmq.ErrStopped, rabbitmq.ErrBadName, rabbitmq.ErrSetup, rabbitmq.ErrBrokerLost, rabbitmq.ErrConsumerCancelled} {
 		if !strings.HasPrefix(e.Error(), "rabbitmq: ") || errors.Unwrap(e) != nil {
 			t.Fatalf("error %q", e)
 		}
