@@ -367,6 +367,23 @@ func queueCounts(t testing.TB, queue string) (ready, unacked string) {
 	return "", ""
 }
 
+// steadyGoroutines waits until the goroutine count stops moving (what a
+// previous test closed may still be ending) and returns it.
+func steadyGoroutines(t testing.TB) int {
+	t.Helper()
+	const polls = 50 // unchanged at 50 polls in a row, ~250 ms
+	last, same := -1, 0
+	waitFor(t, "goroutine count steady", waitLong, func() bool {
+		if n := runtime.NumGoroutine(); n == last {
+			same++
+		} else {
+			last, same = n, 0
+		}
+		return same >= polls
+	})
+	return last
+}
+
 // goroutines waits until the goroutine count settles at or below want and
 // returns it.
 func goroutines(t testing.TB, want int) int {

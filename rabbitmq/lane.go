@@ -24,9 +24,10 @@ type lane struct {
 	cons       *amqp.Channel
 	consClosed chan *amqp.Error // cons.NotifyClose; nil while cons is nil
 	consumers  map[string]*consumer
-	window     ackWindow // of cons
-	holdTimer  *time.Timer
+	window     ackWindow   // of cons
+	holdTimer  *time.Timer // the ack tick: armed while acks wait
 	holdArmed  bool
+	heldTicks  int // ticks in a row that ended with acks held behind a gap
 
 	batch []laneOp
 	held  []uint64
@@ -138,7 +139,7 @@ func (l *lane) run() {
 			l.resetCons(err)
 		case <-l.holdTimer.C:
 			l.holdArmed = false
-			l.flushAll()
+			l.ackTick()
 		case <-l.sess.quit:
 			return
 		}
@@ -165,8 +166,8 @@ func (l *lane) exit() {
 	}
 }
 
-// process runs what is queued: settles first (cheap, and they free prefetch
-// slots), then the rest in order.
+// process runs what is queued: settles first (cheap; an ack only marks the
+// window, the tick sends it), then the rest in order.
 func (l *lane) process() {
 	l.batch = l.ops.take(l.batch)
 	for i := range l.batch {
@@ -174,7 +175,6 @@ func (l *lane) process() {
 			l.settle(&l.batch[i])
 		}
 	}
-	l.flushMultiple()
 	for i := range l.batch {
 		op := &l.batch[i]
 		switch op.kind {
@@ -401,6 +401,24 @@ func (l *lane) sendAck(tag uint64, multiple bool) {
 	l.t.m.ackFrames.Inc()
 	if err := l.cons.Ack(tag, multiple); err != nil {
 		l.t.log.Debug("rabbitmq: ack failed (the channel is closing)", "err", err)
+	}
+}
+
+// ackTick sends what the window has gathered since the last tick: the
+// settled prefix with one frame; acks held behind an unsettled delivery for a
+// whole tick already are sent alone, so nothing waits much over 2*ackHold.
+// Acks thus leave at most ackHold after the write (a stream whose prefetch
+// is full waits that long for more), and a fan-out's thousands of acks on a
+// channel leave as a few frames.
+func (l *lane) ackTick() {
+	l.flushMultiple()
+	if !l.window.pending() {
+		l.heldTicks = 0
+		return
+	}
+	if l.heldTicks++; l.heldTicks >= 2 || len(l.window.spilled) > 0 {
+		l.flushAll()
+		l.heldTicks = 0
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -102,7 +101,7 @@ func TestBrokerRestartUnder100Streams(t *testing.T) {
 // they were.
 func TestStopAcksNothingUnwritten(t *testing.T) {
 	p := newPublisher(t)
-	baseline := runtime.NumGoroutine()
+	baseline := steadyGoroutines(t)
 	h := start(t, nil)
 	ridW, ridH := uniq(t), uniq(t)
 	w := h.open(ridW, "w")
@@ -177,19 +176,21 @@ func TestStopWaitsForWrites(t *testing.T) {
 // amqp091-go runs per consumer plus the forwarder that receives from it: two,
 // and they end with the consumer.
 func TestGoroutinesPerConsumer(t *testing.T) {
-	baseline := runtime.NumGoroutine()
+	baseline := steadyGoroutines(t)
 	h := start(t, nil)
-	idle := goroutines(t, runtime.NumGoroutine())
 	const n = 100
 	toks := make([]rabbitmq.Token, n)
 	for i := range toks {
 		toks[i] = h.open(uniq(t), "k")
 	}
-	waitFor(t, "two goroutines per consumer", waitLong, func() bool { return runtime.NumGoroutine() == idle+2*n })
+	busy := steadyGoroutines(t)
 	for _, tok := range toks {
 		h.tr.Close(tok)
 	}
-	goroutines(t, idle)
+	waitFor(t, "consumers cancelled", waitLong, func() bool { return h.metric("ssegw_rabbitmq_consumers") == "0" })
+	if idle := steadyGoroutines(t); busy-idle != 2*n {
+		t.Fatalf("%d consumers cost %d goroutines, want %d", n, busy-idle, 2*n)
+	}
 	h.stop()
 	goroutines(t, baseline)
 }
@@ -203,7 +204,7 @@ func TestBrokerDownAtStart(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	baseline := runtime.NumGoroutine()
+	baseline := steadyGoroutines(t)
 	tr, err := rabbitmq.New(rabbitmq.Options{URL: "amqp://guest:guest@" + addr + "/", QueueTTL: 1000, Format: sse.Standard, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)

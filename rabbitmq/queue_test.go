@@ -129,7 +129,7 @@ func TestBadDeclarationFailsOnlyItsStream(t *testing.T) {
 	h := start(t, nil)
 	p := newPublisher(t)
 	var good []rabbitmq.Token
-	for range 2 * 8 { // every lane gets some
+	for range 2 * rabbitmq.Lanes { // every lane gets some
 		good = append(good, h.open(uniq(t), "all"))
 	}
 	// A queue the Node service (or an older config) declared with another TTL.
@@ -187,7 +187,7 @@ func TestFailedConsumeReestablishesItsChannel(t *testing.T) {
 	h := start(t, nil)
 	p := newPublisher(t)
 	var good []rabbitmq.Token
-	for range 3 * 8 {
+	for range 3 * rabbitmq.Lanes {
 		good = append(good, h.open(uniq(t), "all"))
 	}
 	locked := uniq(t)
@@ -218,8 +218,8 @@ func TestFailedConsumeReestablishesItsChannel(t *testing.T) {
 			t.Fatalf("told ready again more than once: %q", h.rec.events(tok))
 		}
 	}
-	if again != 3 { // the failed stream's lane-mates: one lane of eight
-		t.Fatalf("%d streams re-established, want the 3 of one lane", again)
+	if again != 3 { // the failed stream's lane-mates (streams go round-robin)
+		t.Fatalf("%d streams re-established, want the 3 of one lane of %d", again, rabbitmq.Lanes)
 	}
 	p.event(h.tr.Exchange(), "all", "", "after")
 	for _, tok := range good {
