@@ -11,8 +11,9 @@ package rabbitmq
 // It never acks a delivery that was not reported written: a multiple ack
 // covers only a prefix in which every tag is settled (acked-and-waiting, or
 // already nacked or acked alone). A tag settled behind a tag that is still out
-// is held; the lane sends held acks alone after ackHold, so a stuck delivery
-// holds the others back for at most that long. Pure data: the lane goroutine
+// is held; the lane sends held acks alone at its second ack tick (see
+// lane.ackTick), so a stuck delivery holds the others back for at most about
+// 2*ackHold. Pure data: the lane goroutine
 // owns it, sends the frames, and passes the time in.
 type ackWindow struct {
 	base    uint64     // lowest tag not known to be settled (0: not started)

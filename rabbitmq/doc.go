@@ -126,6 +126,10 @@
 //     any other reason.
 //   - The broker cancelling a consumer (its queue deleted) ends that stream
 //     with ErrConsumerCancelled, as Node ends it with error.
+//   - The exchange existing with other flags (e.g. declared by hand as
+//     durable while RABBITMQ_ENV_AUTO_DELETE=true) fails every connection
+//     attempt: the transport stays "not connected", logs the broker's reason
+//     and retries with the backoff (Node looped through reconnects too).
 //   - An auto-delete exchange that lost its last binding is declared again
 //     with every stream's setup (without waiting for the answer), so a bind
 //     never finds it missing.
@@ -152,8 +156,7 @@
 //     requeued it, and hit it again on every resume: a poison message); a
 //     name with CR, LF or NUL is refused as on the control port; the names
 //     ready and rejected are ordinary names (as for sends, package sse).
-//   - Reconnect backoff is jittered; streams are told ready again only once
-//     their own consumer is back (Node's /readyz turned ready before).
+//   - Reconnect backoff is jittered.
 //   - The old connection is always closed (Node leaked it after a channel
 //     error); the exchange is re-declared with every setup.
 //   - EVENT_FORMAT applies (Node always wrote the envelope).
@@ -178,7 +181,8 @@
 // streams with one request_id share its messages round-robin. Metrics:
 // ssegw_rabbitmq_connected, _consumers, _deliveries_total, _acks_total,
 // _ack_frames_total, _nacks_total{cause="malformed"|"stream_closed"|
-// "not_written"}, _reconnects_total, _setup_failures_total,
+// "not_written"}, _reconnects_total, _connect_failures_total,
+// _setup_failures_total,
 // _channel_resets_total, _deliveries_in_flight. Differences from the Node
 // service: above.
 package rabbitmq

@@ -29,8 +29,9 @@ type lane struct {
 	holdArmed  bool
 	heldTicks  int // ticks in a row that ended with acks held behind a gap
 
-	batch []laneOp
-	held  []uint64
+	batch   []laneOp
+	pending []laneOp // ops other than settles, oldest first
+	held    []uint64
 }
 
 // consumer is one AMQP consumer: a stream's queue consumed on a lane's cons
@@ -129,25 +130,50 @@ func (l *lane) run() {
 	l.holdTimer = time.NewTimer(ackHold)
 	l.holdTimer.Stop()
 	for {
-		select {
-		case <-l.ops.wake:
-			l.process()
-		case err := <-l.consClosed:
-			if l.sess.conn.IsClosed() {
-				return // the whole connection: the manager handles it
+		if len(l.pending) == 0 {
+			select { // nothing to do: wait
+			case <-l.ops.wake:
+			case err := <-l.consClosed:
+				if !l.consLost(err) {
+					return
+				}
+			case <-l.holdTimer.C:
+				l.holdArmed = false
+				l.ackTick()
+			case <-l.sess.quit:
+				return
 			}
-			l.resetCons(err)
-		case <-l.holdTimer.C:
-			l.holdArmed = false
-			l.ackTick()
-		case <-l.sess.quit:
-			return
+		} else {
+			select { // an RPC is due: only look
+			case err := <-l.consClosed:
+				if !l.consLost(err) {
+					return
+				}
+			case <-l.holdTimer.C:
+				l.holdArmed = false
+				l.ackTick()
+			case <-l.sess.quit:
+				return
+			default:
+			}
 		}
+		l.intake()
+		l.runOne()
 		if l.window.pending() && !l.holdArmed {
 			l.holdTimer.Reset(ackHold)
 			l.holdArmed = true
 		}
 	}
+}
+
+// consLost handles the consume channel's closing; false means the whole
+// connection is going (the manager handles that, the lane ends).
+func (l *lane) consLost(err *amqp.Error) bool {
+	if l.sess.conn.IsClosed() {
+		return false
+	}
+	l.resetCons(err)
+	return true
 }
 
 // exit forgets the lane's consumers (they end with the session) and releases
@@ -159,40 +185,55 @@ func (l *lane) exit() {
 		delete(l.consumers, tag)
 	}
 	l.holdTimer.Stop()
-	for _, op := range l.ops.closeTake() {
+	for _, op := range append(l.pending, l.ops.closeTake()...) {
 		if op.wg != nil {
 			op.wg.Done()
 		}
 	}
+	l.pending = nil
 }
 
-// process runs what is queued: settles first (cheap; an ack only marks the
-// window, the tick sends it), then the rest in order.
-func (l *lane) process() {
+// intake takes what is queued: settles are applied at once (cheap: an ack
+// only marks the window, the tick sends it), the rest joins pending. It runs
+// between any two RPCs, so a long run of setups (thousands after a
+// reconnect) never holds acks back.
+func (l *lane) intake() {
 	l.batch = l.ops.take(l.batch)
 	for i := range l.batch {
-		if l.batch[i].kind == opSettle {
-			l.settle(&l.batch[i])
+		if op := &l.batch[i]; op.kind == opSettle {
+			l.settle(op)
+		} else {
+			l.pending = append(l.pending, *op)
 		}
 	}
-	for i := range l.batch {
-		op := &l.batch[i]
-		switch op.kind {
-		case opSetup:
-			l.setup(op.s, op.again)
-		case opCancel:
-			l.cancel(op.c)
-		case opCancelAll:
-			for _, c := range l.consumers {
-				l.cancel(c)
-			}
-			op.wg.Done()
-		case opFlush:
-			l.flushAll()
-			op.wg.Done()
-		case opEnded:
-			l.ended(op.c)
+}
+
+// runOne runs the oldest pending op.
+func (l *lane) runOne() {
+	if len(l.pending) == 0 {
+		return
+	}
+	op := l.pending[0]
+	l.pending[0] = laneOp{}
+	l.pending = l.pending[1:]
+	if len(l.pending) == 0 {
+		l.pending = nil // let a long run's array go
+	}
+	switch op.kind {
+	case opSetup:
+		l.setup(op.s, op.again)
+	case opCancel:
+		l.cancel(op.c)
+	case opCancelAll:
+		for _, c := range l.consumers {
+			l.cancel(c)
 		}
+		op.wg.Done()
+	case opFlush:
+		l.flushAll()
+		op.wg.Done()
+	case opEnded:
+		l.ended(op.c)
 	}
 }
 

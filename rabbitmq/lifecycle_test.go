@@ -241,3 +241,38 @@ func TestNewChecksOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestExchangeMismatchKeepsDisconnected: an exchange that exists with other
+// flags fails every connection attempt; the transport says it is not
+// connected and keeps retrying.
+func TestExchangeMismatchKeepsDisconnected(t *testing.T) {
+	p := newPublisher(t)
+	prefix := uniq(t)
+	if err := p.ch.ExchangeDeclare(prefix+".sse.events", "fanout", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := rabbitmq.New(rabbitmq.Options{URL: broker.URL, QueueTTL: 1000, EnvPrefix: prefix, Format: sse.Standard, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Start(newRecorder())
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tr.Stop(ctx)
+	}()
+	h := &harness{t: t, tr: tr}
+	waitFor(t, "two failed attempts", waitLong, func() bool { return atoiMetric(h, "ssegw_rabbitmq_connect_failures_total") >= 2 })
+	if tr.Connected() || !slices.Equal(tr.ReadyReasons(), []string{"RabbitMQ not connected"}) {
+		t.Fatal("connected to a mismatched exchange")
+	}
+	if err := tr.Open(newToken(), "x", []string{"k"}); !errors.Is(err, rabbitmq.ErrUnavailable) {
+		t.Fatalf("Open = %v, want ErrUnavailable", err)
+	}
+}
+
+func atoiMetric(h *harness, name string) int {
+	var n int
+	fmt.Sscan(h.metric(name), &n)
+	return n
+}

@@ -129,6 +129,7 @@ func (m *manager) run() {
 func (m *manager) connected(r dialResult, timer *time.Timer) {
 	t := m.t
 	if r.err != nil {
+		t.m.connectFailures.Inc()
 		m.attempt++
 		d := backoff(m.attempt)
 		t.log.Warn("rabbitmq: cannot connect to the broker", "err", r.err, "retry_in", d.Round(time.Millisecond))

@@ -175,8 +175,8 @@ type Transport struct {
 // counters are the Transport's metrics (a set per Transport, so several
 // gateways in one test process keep their own).
 type counters struct {
-	deliveries, acks, ackFrames, reconnects, setupFailures, channelResets *metrics.Counter
-	nackMalformed, nackClosed, nackUnwritten                              *metrics.Counter
+	deliveries, acks, ackFrames, reconnects, connectFailures, setupFailures, channelResets *metrics.Counter
+	nackMalformed, nackClosed, nackUnwritten                                               *metrics.Counter
 }
 
 type stopRequest struct {
@@ -218,15 +218,16 @@ func New(o Options) (*Transport, error) {
 	t.events.init()
 	s := t.metrics
 	t.m = counters{
-		deliveries:    s.NewCounter(`ssegw_rabbitmq_deliveries_total`),
-		acks:          s.NewCounter(`ssegw_rabbitmq_acks_total`),
-		ackFrames:     s.NewCounter(`ssegw_rabbitmq_ack_frames_total`),
-		reconnects:    s.NewCounter(`ssegw_rabbitmq_reconnects_total`),
-		setupFailures: s.NewCounter(`ssegw_rabbitmq_setup_failures_total`),
-		channelResets: s.NewCounter(`ssegw_rabbitmq_channel_resets_total`),
-		nackMalformed: s.NewCounter(`ssegw_rabbitmq_nacks_total{cause="malformed"}`),
-		nackClosed:    s.NewCounter(`ssegw_rabbitmq_nacks_total{cause="stream_closed"}`),
-		nackUnwritten: s.NewCounter(`ssegw_rabbitmq_nacks_total{cause="not_written"}`),
+		deliveries:      s.NewCounter(`ssegw_rabbitmq_deliveries_total`),
+		acks:            s.NewCounter(`ssegw_rabbitmq_acks_total`),
+		ackFrames:       s.NewCounter(`ssegw_rabbitmq_ack_frames_total`),
+		reconnects:      s.NewCounter(`ssegw_rabbitmq_reconnects_total`),
+		connectFailures: s.NewCounter(`ssegw_rabbitmq_connect_failures_total`),
+		setupFailures:   s.NewCounter(`ssegw_rabbitmq_setup_failures_total`),
+		channelResets:   s.NewCounter(`ssegw_rabbitmq_channel_resets_total`),
+		nackMalformed:   s.NewCounter(`ssegw_rabbitmq_nacks_total{cause="malformed"}`),
+		nackClosed:      s.NewCounter(`ssegw_rabbitmq_nacks_total{cause="stream_closed"}`),
+		nackUnwritten:   s.NewCounter(`ssegw_rabbitmq_nacks_total{cause="not_written"}`),
 	}
 	s.NewGauge(`ssegw_rabbitmq_connected`, func() float64 {
 		if t.connected.Load() {
