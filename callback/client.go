@@ -48,7 +48,10 @@ type Result struct {
 	Status    int    // HTTP status, 0 for Timeout and Unavailable
 	Phrase    string // reason phrase of the status line (standard text when empty)
 	RequestID string
-	Bindings  []string
+	// HasRequestID: the 2xx body's request_id was a JSON string (possibly
+	// empty); RabbitMQ mode gives such a stream a queue (Node's rule).
+	HasRequestID bool
+	Bindings     []string
 }
 
 // Job is one callback to make. The submitter fills it and must not touch it
@@ -353,25 +356,29 @@ func reasonPhrase(resp *http.Response) string {
 
 // parseAccept reads request_id and bindings from a 2xx body. Anything
 // unexpected is ignored, as the Node.js gateway does: bindings count only when
-// every element is a string.
+// every element is a string. Keys match exactly (JavaScript's property
+// lookup), not case-insensitively as encoding/json's struct decoding would.
 func parseAccept(r io.Reader, res *Result) {
 	data, err := io.ReadAll(io.LimitReader(r, maxResponseBody+1))
 	if err != nil || len(data) == 0 || len(data) > maxResponseBody {
 		return
 	}
-	var body struct {
-		RequestID json.RawMessage   `json:"request_id"`
-		Bindings  []json.RawMessage `json:"bindings"`
-	}
+	var body map[string]json.RawMessage
 	if json.Unmarshal(data, &body) != nil {
 		return
 	}
-	var id string
-	if json.Unmarshal(body.RequestID, &id) == nil {
-		res.RequestID = id
+	if raw, ok := body["request_id"]; ok && len(raw) > 0 && raw[0] == '"' {
+		var id string
+		if json.Unmarshal(raw, &id) == nil {
+			res.RequestID, res.HasRequestID = id, true
+		}
 	}
-	bindings := make([]string, 0, len(body.Bindings))
-	for _, raw := range body.Bindings {
+	var list []json.RawMessage
+	if json.Unmarshal(body["bindings"], &list) != nil {
+		return
+	}
+	bindings := make([]string, 0, len(list))
+	for _, raw := range list {
 		var s string
 		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 			return

@@ -21,6 +21,7 @@ func gatewayBinary(t *testing.T) string { return testkit.GatewayBinary(t) }
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testkit.Cleanup()
+	closeRabbit()
 	os.Exit(code)
 }
 

@@ -27,6 +27,7 @@ import (
 	"ssegw/config"
 	"ssegw/control"
 	"ssegw/loop"
+	"ssegw/rabbitmq"
 )
 
 // Capacity derivation (CONTRACT.md section 2: MAX_CONNECTIONS defaults to what
@@ -53,7 +54,8 @@ type Gateway struct {
 	Loop      *loop.Server
 	Control   *control.Server
 	Callbacks *callback.Client
-	Cluster   *cluster.Cluster // nil unless NATS_URL is set
+	Cluster   *cluster.Cluster    // nil unless NATS_URL is set
+	Rabbit    *rabbitmq.Transport // nil unless RABBITMQ_URL is set
 	channels  channelCount
 	ctrlLn    net.Listener
 	publicAdr string
@@ -134,11 +136,33 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		ConnectFailureStatus: cfg.ConnectFailure == config.ConnectFailureStatus,
 	}
 	var commands control.Gateway
+	var ready []func() []string
 	if g.Cluster != nil {
-		lopts.NodeID, g.channels.next, lopts.ReadyExtra = g.Cluster.NodeID(), g.Cluster.OnChannel, g.Cluster.ReadyReasons
+		lopts.NodeID, g.channels.next = g.Cluster.NodeID(), g.Cluster.OnChannel
+		ready = append(ready, g.Cluster.ReadyReasons)
+	}
+	if cfg.RabbitMQURL != "" {
+		if g.Rabbit, err = rabbitmq.New(rabbitmq.Options{URL: cfg.RabbitMQURL, QueueTTL: cfg.RabbitMQQueueTTL,
+			EnvPrefix: cfg.RabbitMQEnvPrefix, AutoDelete: cfg.RabbitMQAutoDelete, Format: cfg.EventFormat,
+			Name: "ssegw " + addr, Logger: log}); err != nil {
+			g.stopCallbacks()
+			return nil, fmt.Errorf("RABBITMQ_URL: %w", err)
+		}
+		lopts.Queues = g.Rabbit
+		ready = append(ready, g.Rabbit.ReadyReasons)
+	}
+	lopts.ReadyExtra = func() []string {
+		var reasons []string
+		for _, f := range ready {
+			reasons = append(reasons, f()...)
+		}
+		return reasons
 	}
 	lopts.OnChannel = g.channels.onChannel
 	g.Loop = loop.New(lopts)
+	if g.Rabbit != nil {
+		g.Rabbit.Start(g.Loop)
+	}
 	commands = g.Loop
 	if g.Cluster != nil {
 		g.Cluster.Attach(g.Loop)
@@ -212,6 +236,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		}
 		cbOK = g.Callbacks.Stop(cbCtx)
 	}
+	g.stopRabbit(ctx)
 	ctrlCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_ = g.Control.HTTP.Shutdown(ctrlCtx)
 	cancel()
@@ -234,8 +259,30 @@ func (g *Gateway) Kill() {
 	defer cancel()
 	_ = g.Control.HTTP.Close()
 	g.closeCluster()
+	g.stopRabbit(ctx)
 	_ = g.Loop.Stop(ctx)
 }
+
+// stopRabbit stops the RabbitMQ transport after the drain: consumers
+// cancelled, written deliveries acked, the rest requeued by the broker. It
+// gets what is left of ctx, at least rabbitStopMin.
+func (g *Gateway) stopRabbit(ctx context.Context) {
+	if g.Rabbit == nil {
+		return
+	}
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) < rabbitStopMin {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), rabbitStopMin)
+		defer cancel()
+	}
+	if err := g.Rabbit.Stop(ctx); err != nil {
+		g.log.Warn("RabbitMQ transport did not stop in time", "err", err)
+	}
+}
+
+// rabbitStopMin is the least time the RabbitMQ transport gets to stop (its
+// connection.close handshake), even after a drain that used up the deadline.
+const rabbitStopMin = time.Second
 
 // closeCluster leaves the cluster (after the streams are gone).
 func (g *Gateway) closeCluster() {

@@ -19,12 +19,16 @@ var _ = metricsdoc.Describe(
 // control port's /metrics writes.
 type withGatewayMetrics struct {
 	control.Gateway
-	set *metrics.Set
+	set    *metrics.Set
+	extras []interface{ WriteMetrics(io.Writer) } // transports with sets of their own (RabbitMQ)
 }
 
 func (w withGatewayMetrics) WriteMetrics(out io.Writer) {
 	w.Gateway.WriteMetrics(out)
 	w.set.WritePrometheus(out)
+	for _, e := range w.extras {
+		e.WriteMetrics(out)
+	}
 }
 
 func (g *Gateway) gatewayMetrics(commands control.Gateway) control.Gateway {
@@ -36,5 +40,9 @@ func (g *Gateway) gatewayMetrics(commands control.Gateway) control.Gateway {
 		}
 		return 0
 	})
-	return withGatewayMetrics{Gateway: commands, set: set}
+	w := withGatewayMetrics{Gateway: commands, set: set}
+	if g.Rabbit != nil {
+		w.extras = append(w.extras, g.Rabbit)
+	}
+	return w
 }

@@ -136,6 +136,11 @@ func (ls *loopState) continueFanout() {
 		if cs == nil || cs.state != stStream {
 			continue
 		}
+		if cs.has(fSetup) { // ready waits for its setup: keep the publish for after it
+			ls.holdPublish(cs, f.o.frame, f.o.close)
+			f.n++
+			continue
+		}
 		if f.o.frame != nil {
 			ls.writeFrame(cs, f.o.frame)
 		}

@@ -19,6 +19,9 @@ const (
 	opStats                       // count this loop's connections and timers
 	opCut                         // drain deadline: close what is left
 	opList                        // hand out one chunk of a listing (listing.go)
+	opQueueReady                  // a stream's RabbitMQ queue consumes (close: again, after a reconnect)
+	opQueueFailed                 // a stream's RabbitMQ queue could not be set up
+	opDeliver                     // a message from a stream's RabbitMQ queue (queues.go)
 	opDone                        // already applied out of order (see expedite)
 )
 
@@ -34,6 +37,7 @@ type op struct {
 	res     *CmdResult
 	w       *waiter
 	list    *listReq
+	done    func(written bool) // opDeliver: the transport's ack/requeue
 }
 
 // Command is one backend command (CONTRACT.md 6.1 and 6.2), validated by the
@@ -158,7 +162,7 @@ func (ls *loopState) applyRun(ops []op, now int64) int {
 	if o.kind == opSend && o.frame != nil && !o.close {
 		cs = ls.lookup(o.token)
 	}
-	if cs != nil && cs.state == stStream {
+	if cs != nil && cs.state == stStream && !cs.has(fSetup) {
 		for k < len(ops) && k < maxCoalesce && ops[k].kind == opSend && ops[k].token == o.token &&
 			ops[k].frame != nil && !ops[k].close {
 			k++
@@ -210,6 +214,12 @@ func (ls *loopState) apply(o *op, now int64) {
 		ls.cutAll(o)
 	case opList:
 		ls.listStep(o)
+	case opQueueReady:
+		ls.queueReady(o, now)
+	case opQueueFailed:
+		ls.queueFailed(o, now)
+	case opDeliver:
+		ls.applyDeliver(o)
 	case opDone:
 	case opStats:
 		o.res.conns.Add(int64(len(ls.conns) - len(ls.free)))
@@ -239,10 +249,10 @@ func (ls *loopState) applySendOp(o *op, now int64) {
 		releaseFrame(o)
 		return
 	}
-	switch cs.state {
-	case stPending:
+	switch {
+	case cs.state == stPending || (cs.state == stStream && cs.has(fSetup)):
 		ls.buffer(cs, o)
-	case stStream:
+	case cs.state == stStream:
 		ls.applySend(cs, o.frame, o.close, now)
 		o.frame = nil
 	default:

@@ -50,14 +50,14 @@ type conn struct {
 	state   state
 	flags   connFlags
 	reason  Reason // why we are closing it (set before we close)
-	inbound uint32 // bytes received after the SSE head
+	inbound uint16 // bytes received after the SSE head (saturating; see maxInboundAfterHead)
 	parser  *httpparse.Parser
 	opened  int64    // when the SSE request came in (ns since the server's epoch), for /internal/streams
 	subs    []subRef // channel bindings
 }
 
-// connFlags are small booleans packed into one byte.
-type connFlags uint8
+// connFlags are small booleans packed into two bytes.
+type connFlags uint16
 
 const (
 	fChunked    connFlags = 1 << iota // HTTP/1.1 stream: chunked framing
@@ -68,6 +68,8 @@ const (
 	fRegistered                       // commands may reach it by token
 	fShedLinger                       // shed at accept: half-closed, waiting for the client's FIN
 	fFlushing                         // closing with bytes still queued: counted in Server.flushing
+	fSetup                            // accepted, headers out, ready waits for setup work (setup.go)
+	fQueue                            // has a RabbitMQ queue (queues.go): Close it when the stream ends
 )
 
 func (cs *conn) has(f connFlags) bool { return cs.flags&f != 0 }
@@ -75,10 +77,12 @@ func (cs *conn) set(f connFlags)      { cs.flags |= f }
 func (cs *conn) clear(f connFlags)    { cs.flags &^= f }
 
 // pending holds what a stream needs only while its connect callback is in
-// flight: sends that arrived meanwhile, replayed in order after a 2xx. It lives
-// in the loop's pending map, keyed by slab slot, not in the conn: most of a
-// stream's life it is not needed.
+// flight, and then while its setup work runs (setup.go): sends that arrived
+// meanwhile (and, in setup, deliveries from its queue), replayed in order
+// after a 2xx and after the setup. It lives in the loop's pending map, keyed
+// by slab slot, not in the conn: most of a stream's life it is not needed.
 type pending struct {
 	ops      []op
 	closeReq bool // a buffered close: later buffered items are dropped
+	setup    int8 // setup tasks still running (fSetup)
 }

@@ -88,7 +88,7 @@ func (ls *loopState) readHeads(cs *conn) {
 // browser sends none, so past a bound it is a protocol error.
 func (ls *loopState) discardAfterHead(cs *conn) {
 	n, _ := cs.c.Discard(-1)
-	cs.inbound += uint32(n)
+	cs.inbound = uint16(min(int(cs.inbound)+n, maxInboundAfterHead+1))
 	if cs.inbound > maxInboundAfterHead {
 		ls.closeNow(cs, ReasonError)
 	}

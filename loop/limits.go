@@ -27,7 +27,7 @@ const (
 	// maxInboundAfterHead bounds the bytes a client may send once its SSE
 	// request is in (a browser sends none). Beyond it the stream is closed as a
 	// protocol error.
-	maxInboundAfterHead = 64 << 10
+	maxInboundAfterHead = 48 << 10 // counted in a uint16 (conn.inbound)
 
 	// shedLingerMax bounds the sockets shed at accept that are kept half-closed
 	// until the client's FIN; they are over the socket cap, so they come out of

@@ -161,7 +161,7 @@ func (ls *loopState) appendStreamLine(b []byte, cs *conn) []byte {
 	b = append(b, `","url":`...)
 	b = sse.AppendJSONString(b, string(requestTarget(cs.head)))
 	b = append(b, `,"state":"`...)
-	if cs.state == stPending {
+	if cs.state == stPending || cs.has(fSetup) {
 		b = append(b, "pending"...)
 	} else {
 		b = append(b, "ready"...)

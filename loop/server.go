@@ -42,6 +42,8 @@ type Options struct {
 	// network error, 429, 5xx) with its status, as the Node SSEGateway did;
 	// false (CONNECT_FAILURE=retry, the default) answers it like a shed request.
 	ConnectFailureStatus bool
+	// Queues is the RabbitMQ transport (nil: RabbitMQ mode off).
+	Queues Queues
 
 	// NodeID is carried in every token, so a cluster can route a command to
 	// the gateway that holds the stream (0 when running alone).

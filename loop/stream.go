@@ -147,13 +147,24 @@ func h1or0(cs *conn) string {
 	return sseHeaders0
 }
 
-// accept starts the stream: headers, buffered sends in order, ready, heartbeats.
+// accept starts the stream: headers, buffered sends in order, then ready and
+// heartbeats — at once, or after its setup work (setup.go).
 func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int64) {
+	queue := ls.wantsQueue(r)
+	if queue {
+		if ls.srv.opts.Queues.Open(cs.token, r.RequestID, r.Bindings) != nil {
+			ls.queueUnavailable(cs, now)
+			return
+		}
+		cs.set(fQueue)
+		pend.setup++
+	}
 	cs.set(fOwesDisc)
 	cs.state = stStream
 	streamsOpened.Inc()
 	if ls.srv.debug {
-		ls.srv.log.Debug("stream accepted", "token", cs.token.String(), "loop", ls.idx, "bindings", len(r.Bindings), "buffered", len(pend.ops))
+		ls.srv.log.Debug("stream accepted", "token", cs.token.String(), "loop", ls.idx, "bindings", len(r.Bindings), "buffered", len(pend.ops),
+			"queue", queue)
 	}
 	ls.writeRaw(cs, []byte(h1or0(cs)))
 	for i := range pend.ops {
@@ -166,18 +177,11 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 		}
 	}
 	ls.bind(cs, r.Bindings)
-	ls.writeFixed(cs, readyChunk, sse.Ready)
-	if cs.state != stStream {
+	if pend.setup > 0 {
+		ls.beginSetup(cs, pend)
 		return
 	}
-	if ls.srv.stopping.Load() { // accepted while draining: end it like the others
-		ls.scheduleDrain(cs, now)
-		return
-	}
-	iv := ls.srv.opts.HeartbeatInterval
-	due := firstBeat(now, iv, ls.rng.upTo(min(heartbeatSpreadMax, iv/10)))
-	cs.timer = ls.wheel.AddAt(now, due, payload(cs, tkHeartbeat))
-	ls.armed(due)
+	ls.ready(cs, now)
 }
 
 // firstBeat is when a stream that became ready at now beats first: within
@@ -373,6 +377,8 @@ func (ls *loopState) unregister(cs *conn) {
 		ls.srv.registered.Add(-1)
 	}
 	ls.unbind(cs)
+	ls.leaveSetup(cs)
+	ls.closeQueue(cs)
 }
 
 // sendDisconnect sends the disconnect callback if the stream still owes one.

@@ -1,11 +1,13 @@
 package rabbitmq_test
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"ssegw/metricsdoc"
 	"ssegw/rabbitmq"
 	"ssegw/sse"
 )
@@ -179,5 +181,22 @@ func TestErrorsAreNamed(t *testing.T) {
 		if !strings.HasPrefix(e.Error(), "rabbitmq: ") || errors.Unwrap(e) != nil {
 			t.Fatalf("error %q", e)
 		}
+	}
+}
+
+// TestMetricsDescribed: every family the transport writes has its help text
+// and type (metricsdoc), as the control port's /metrics shows them.
+func TestMetricsDescribed(t *testing.T) {
+	h := start(t, nil)
+	h.open(uniq(t), "k")
+	var page bytes.Buffer
+	if err := metricsdoc.Expose(&page, h.tr.WriteMetrics); err != nil {
+		t.Fatal(err)
+	}
+	if p := metricsdoc.Check(page.Bytes()); len(p) > 0 {
+		t.Fatalf("families without metadata:\n%s", strings.Join(p, "\n"))
+	}
+	if !strings.Contains(page.String(), "# TYPE ssegw_rabbitmq_consumers gauge") {
+		t.Fatalf("page:\n%s", page.String())
 	}
 }
