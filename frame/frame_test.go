@@ -1,0 +1,121 @@
+package frame
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"ssegw/sse"
+)
+
+// checkChunk asserts that fr holds msg as one well-formed HTTP/1.1 chunk and
+// as the bare message.
+func checkChunk(t *testing.T, fr *Frame, msg []byte) {
+	t.Helper()
+	want := strconv.FormatInt(int64(len(msg)), 16) + "\r\n" + string(msg) + "\r\n"
+	if got := string(fr.Bytes(true)); got != want {
+		t.Fatalf("chunk of %d bytes:\n got %q\nwant %q", len(msg), trunc(got), trunc(want))
+	}
+	if !bytes.Equal(fr.Bytes(false), msg) {
+		t.Fatalf("bare message of %d bytes differs", len(msg))
+	}
+	if !bytes.Equal(fr.Message(), msg) {
+		t.Fatalf("Message of %d bytes differs", len(msg))
+	}
+	if fr.Size() < len(want)+overhead {
+		t.Fatalf("Size %d below chunk %d + overhead %d", fr.Size(), len(want), overhead)
+	}
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:40] + "..." + s[len(s)-40:]
+	}
+	return s
+}
+
+// Every hex-digit boundary of the length prefix, and the empty message.
+func TestNewRawChunkPrefix(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 255, 256, 4095, 4096, 65535, 65536, 1 << 20} {
+		msg := bytes.Repeat([]byte{'x'}, n)
+		fr := NewRaw(msg)
+		checkChunk(t, fr, msg)
+		fr.Release()
+	}
+}
+
+// NewRaw copies: changing the caller's bytes afterwards changes nothing.
+func TestNewRawCopies(t *testing.T) {
+	msg := []byte("data: a\n\n")
+	fr := NewRaw(msg)
+	defer fr.Release()
+	msg[6] = 'b'
+	checkChunk(t, fr, []byte("data: a\n\n"))
+}
+
+// New encodes exactly what sse.AppendEvent does, in both formats.
+func TestNewMatchesAppendEvent(t *testing.T) {
+	evs := []sse.Event{
+		{Data: ""},
+		{Name: "update", Data: "a\nb"},
+		{Name: "n", Data: strings.Repeat("z", 5000), ID: "42", HasID: true, Retry: 3000, HasRetry: true},
+	}
+	for _, f := range []sse.Format{sse.Standard, sse.Envelope} {
+		for i := range evs {
+			fr := New(&evs[i], f)
+			checkChunk(t, fr, sse.AppendEvent(nil, &evs[i], f))
+			fr.Release()
+		}
+	}
+}
+
+// The last Release returns the buffer: a frame that is still referenced keeps
+// its bytes however many frames are made and released meanwhile.
+func TestRetainRelease(t *testing.T) {
+	fr := NewRaw([]byte("data: keep\n\n"))
+	fr.Retain(2)
+	fr.Release()
+	fr.Release()
+	for i := range 100 {
+		o := NewRaw([]byte(fmt.Sprintf("data: other %d\n\n", i)))
+		o.Release()
+	}
+	checkChunk(t, fr, []byte("data: keep\n\n"))
+	fr.Release()
+	if fr.buf != nil {
+		t.Fatal("the last Release kept the buffer")
+	}
+}
+
+// Loops release concurrently; exactly one of them returns the buffer.
+func TestConcurrentRelease(t *testing.T) {
+	const holders = 8
+	for range 200 {
+		fr := NewRaw([]byte("data: x\n\n"))
+		fr.Retain(holders - 1)
+		var wg sync.WaitGroup
+		for range holders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = fr.Bytes(true)[0]
+				fr.Release()
+			}()
+		}
+		wg.Wait()
+		if fr.buf != nil || fr.refs.Load() != 0 {
+			t.Fatalf("after %d releases: refs %d, buffer kept %v", holders, fr.refs.Load(), fr.buf != nil)
+		}
+	}
+}
+
+func BenchmarkNew(b *testing.B) {
+	ev := sse.Event{Name: "update", Data: `{"id":123,"text":"hello world"}`}
+	b.ReportAllocs()
+	for b.Loop() {
+		New(&ev, sse.Standard).Release()
+	}
+}
