@@ -15,6 +15,14 @@
 // streams (close-delimited bodies, no chunking) get the bare message, a
 // sub-slice of the same bytes (Bytes(false)).
 //
+// New and NewRaw leave the chunk in a pooled buffer: right for the frames
+// of a fan-out or a send, which live for the microseconds of their writes.
+// NewCompact and NewCompactRaw are for frames that live for minutes (kept
+// in history): they copy the chunk into a buffer of its own size (one more
+// allocation and a copy of the message), so a kept message holds its own
+// bytes, not a pooled buffer sized for the pool's typical message. Size
+// reports what a frame holds either way.
+//
 // # Ownership and goroutines
 //
 // A Frame is immutable once New or NewRaw returns, so any number of

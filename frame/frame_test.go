@@ -25,8 +25,8 @@ func checkChunk(t *testing.T, fr *Frame, msg []byte) {
 	if !bytes.Equal(fr.Message(), msg) {
 		t.Fatalf("Message of %d bytes differs", len(msg))
 	}
-	if fr.Size() < len(want)+overhead {
-		t.Fatalf("Size %d below chunk %d + overhead %d", fr.Size(), len(want), overhead)
+	if fr.Size() < len(want)+frameHeader {
+		t.Fatalf("Size %d below chunk %d + header %d", fr.Size(), len(want), frameHeader)
 	}
 }
 
@@ -41,9 +41,10 @@ func trunc(s string) string {
 func TestNewRawChunkPrefix(t *testing.T) {
 	for _, n := range []int{0, 1, 15, 16, 17, 255, 256, 4095, 4096, 65535, 65536, 1 << 20} {
 		msg := bytes.Repeat([]byte{'x'}, n)
-		fr := NewRaw(msg)
-		checkChunk(t, fr, msg)
-		fr.Release()
+		for _, fr := range []*Frame{NewRaw(msg), NewCompactRaw(msg)} {
+			checkChunk(t, fr, msg)
+			fr.Release()
+		}
 	}
 }
 
@@ -65,9 +66,10 @@ func TestNewMatchesAppendEvent(t *testing.T) {
 	}
 	for _, f := range []sse.Format{sse.Standard, sse.Envelope} {
 		for i := range evs {
-			fr := New(&evs[i], f)
-			checkChunk(t, fr, sse.AppendEvent(nil, &evs[i], f))
-			fr.Release()
+			for _, fr := range []*Frame{New(&evs[i], f), NewCompact(&evs[i], f)} {
+				checkChunk(t, fr, sse.AppendEvent(nil, &evs[i], f))
+				fr.Release()
+			}
 		}
 	}
 }
@@ -85,16 +87,39 @@ func TestRetainRelease(t *testing.T) {
 	}
 	checkChunk(t, fr, []byte("data: keep\n\n"))
 	fr.Release()
-	if fr.buf != nil {
+	if fr.b != nil || fr.pb != nil {
 		t.Fatal("the last Release kept the buffer")
+	}
+}
+
+// A compact frame holds a buffer of its message's size, not a pooled one
+// sized for the pool's typical message, and nothing of the pool.
+func TestCompactIsSmaller(t *testing.T) {
+	ev := sse.Event{Name: "message", Data: strings.Repeat("m", 100)}
+	// Calibrate the pool as a gateway's would be: mostly larger messages.
+	big := sse.Event{Data: strings.Repeat("b", 3000)}
+	for range 2000 {
+		New(&big, sse.Standard).Release()
+	}
+	pooled, compact := New(&ev, sse.Standard), NewCompact(&ev, sse.Standard)
+	defer pooled.Release()
+	defer compact.Release()
+	if compact.pb != nil || compact.chunkStart != 0 {
+		t.Fatal("compact frame still pooled")
+	}
+	if compact.Size() >= pooled.Size() || compact.Size() > len(compact.Bytes(true))+frameHeader+16 {
+		t.Fatalf("compact %d bytes, pooled %d, chunk %d", compact.Size(), pooled.Size(), len(compact.Bytes(true)))
 	}
 }
 
 // Loops release concurrently; exactly one of them returns the buffer.
 func TestConcurrentRelease(t *testing.T) {
 	const holders = 8
-	for range 200 {
+	for i := range 200 {
 		fr := NewRaw([]byte("data: x\n\n"))
+		if i%2 == 1 {
+			fr = compact(fr)
+		}
 		fr.Retain(holders - 1)
 		var wg sync.WaitGroup
 		for range holders {
@@ -106,8 +131,8 @@ func TestConcurrentRelease(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		if fr.buf != nil || fr.refs.Load() != 0 {
-			t.Fatalf("after %d releases: refs %d, buffer kept %v", holders, fr.refs.Load(), fr.buf != nil)
+		if fr.b != nil || fr.refs.Load() != 0 {
+			t.Fatalf("after %d releases: refs %d, buffer kept %v", holders, fr.refs.Load(), fr.b != nil)
 		}
 	}
 }
@@ -117,5 +142,13 @@ func BenchmarkNew(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		New(&ev, sse.Standard).Release()
+	}
+}
+
+func BenchmarkNewCompact(b *testing.B) {
+	ev := sse.Event{Name: "update", Data: `{"id":123,"text":"hello world"}`}
+	b.ReportAllocs()
+	for b.Loop() {
+		NewCompact(&ev, sse.Standard).Release()
 	}
 }
