@@ -185,7 +185,7 @@ func (ls *loopState) writeFrames(cs *conn, ops []op) {
 	ls.iov = ls.iov[:0]
 	n := 0
 	for j := range ops {
-		b := ops[j].frame.bytes(cs.has(fChunked))
+		b := ops[j].frame.Bytes(cs.has(fChunked))
 		ls.iov = append(ls.iov, b)
 		n += len(b)
 	}

@@ -232,8 +232,8 @@ func (ls *loopState) heartbeat(cs *conn, due int64) {
 
 // The fixed messages every stream gets, wrapped as chunks once.
 var (
-	heartbeatChunk = newRawFrame(sse.Heartbeat).bytes(true)
-	readyChunk     = newRawFrame(sse.Ready).bytes(true)
+	heartbeatChunk = newRawFrame(sse.Heartbeat).Bytes(true)
+	readyChunk     = newRawFrame(sse.Ready).Bytes(true)
 )
 
 // writeFixed writes one of the fixed messages: its pre-wrapped chunk on
@@ -263,7 +263,7 @@ func (ls *loopState) writeFrame(cs *conn, fr *Frame) {
 		return
 	}
 	ls.budget--
-	b := fr.bytes(cs.has(fChunked))
+	b := fr.Bytes(cs.has(fChunked))
 	ls.counters.events.Add(1)
 	ls.counters.bytes.Add(uint64(len(b)))
 	ls.counters.writes.Add(1)
