@@ -52,6 +52,10 @@ type Result struct {
 	// empty); RabbitMQ mode gives such a stream a queue (Node's rule).
 	HasRequestID bool
 	Bindings     []string
+	// Since is the connect answer's "since" (a string): the resume position
+	// of a page rendered at a known position (CONTRACT.md section 9).
+	Since    string
+	HasSince bool
 }
 
 // Job is one callback to make. The submitter fills it and must not touch it
@@ -371,6 +375,12 @@ func parseAccept(r io.Reader, res *Result) {
 		var id string
 		if json.Unmarshal(raw, &id) == nil {
 			res.RequestID, res.HasRequestID = id, true
+		}
+	}
+	if raw, ok := body["since"]; ok && len(raw) > 0 && raw[0] == '"' {
+		var since string
+		if json.Unmarshal(raw, &since) == nil {
+			res.Since, res.HasSince = since, true
 		}
 	}
 	var list []json.RawMessage

@@ -67,12 +67,14 @@ func TestConnectOutcomes(t *testing.T) {
 		t.Helper()
 		got := connect(t, rawServer(t, response, 0), time.Second)
 		if got.Outcome != want.Outcome || got.Status != want.Status || got.Phrase != want.Phrase ||
-			got.RequestID != want.RequestID || got.HasRequestID != want.HasRequestID || strings.Join(got.Bindings, ",") != strings.Join(want.Bindings, ",") {
+			got.RequestID != want.RequestID || got.HasRequestID != want.HasRequestID || got.Since != want.Since || got.HasSince != want.HasSince || strings.Join(got.Bindings, ",") != strings.Join(want.Bindings, ",") {
 			t.Fatalf("response %q:\n got %+v\nwant %+v", response, got, want)
 		}
 	}
 	f(resp("200 OK", `{"request_id":"r","bindings":["a","b"]}`), Result{Outcome: Accepted, Status: 200, Phrase: "OK", RequestID: "r", HasRequestID: true, Bindings: []string{"a", "b"}})
 	f(resp("200 OK", `{"request_id":"","bindings":["a"]}`), Result{Outcome: Accepted, Status: 200, Phrase: "OK", HasRequestID: true, Bindings: []string{"a"}})
+	f(resp("200 OK", `{"since":"abc","bindings":["a"]}`), Result{Outcome: Accepted, Status: 200, Phrase: "OK", Since: "abc", HasSince: true, Bindings: []string{"a"}})
+	f(resp("200 OK", `{"since":12,"bindings":["a"]}`), Result{Outcome: Accepted, Status: 200, Phrase: "OK", Bindings: []string{"a"}})
 	f(resp("200 OK", `{"request_id":null,"bindings":["a"]}`), Result{Outcome: Accepted, Status: 200, Phrase: "OK", Bindings: []string{"a"}})
 	f(resp("200 OK", `{"Request_ID":"x","Bindings":["a"]}`), Result{Outcome: Accepted, Status: 200, Phrase: "OK"}) // keys match exactly, as in JavaScript
 	f(resp("204 No Content", ``), Result{Outcome: Accepted, Status: 204, Phrase: "No Content"})

@@ -73,6 +73,7 @@ type Local interface {
 	ReadyzBody() (status int, body []byte)
 	ListStreams(ctx context.Context, q loop.StreamQuery, emit func([]byte) error) ([]uint16, error)
 	ChannelCounts(ctx context.Context, cluster bool) (map[string]int64, []uint16, error)
+	Position() (string, bool)
 }
 
 // Options configure a Cluster.
@@ -291,6 +292,15 @@ func (c *Cluster) ReadyzBody() (int, []byte) {
 		return l.ReadyzBody()
 	}
 	return 503, []byte(`{"status":"not_ready","configured":false,"reasons":["starting"]}`)
+}
+
+// Position is the local gateway's (history in cluster mode lives in
+// JetStream: see the package doc).
+func (c *Cluster) Position() (string, bool) {
+	if l := c.local.Load(); l != nil {
+		return l.Position()
+	}
+	return "", false
 }
 
 // Subscriptions is the number of channel subjects subscribed (for tests and

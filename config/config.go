@@ -54,6 +54,9 @@ type Config struct {
 	NATSURL             string // cluster mode when set (package cluster)
 	NATSSubjectPrefix   string // first tokens of every cluster subject
 	NodeID              uint16 // this gateway's node id in a cluster; 0 means draw a free one
+	HistorySize         int           // messages kept per channel; 0: history off (CONTRACT.md section 9)
+	HistoryTTL          time.Duration // a kept message is dropped after this long
+	HistoryMaxBytes     int64         // bound on all kept messages of this gateway
 	ConnectFailure      ConnectFailure
 	DisconnectRetry     time.Duration // how long a failed disconnect callback is retried; 0 turns retries off
 	RabbitMQURL         string        // AMQP mode when set (package rabbitmq)
@@ -233,6 +236,17 @@ func settings(numCPU int) []setting {
 				return nil
 			}
 			return errors.New("must be true or false")
+		}},
+		{"HISTORY_SIZE", "0", "messages kept per channel for resume with Last-Event-ID (0: history off)", intSetting(0, 1<<20, func(c *Config) *int { return &c.HistorySize })},
+		{"HISTORY_TTL_SECONDS", "300", "a kept message is dropped after this long", func(c *Config, v string) error {
+			n, err := parseInt(v, 1, 30*86400)
+			c.HistoryTTL = time.Duration(n) * time.Second
+			return err
+		}},
+		{"HISTORY_MAX_BYTES", "67108864", "bound on the memory of all kept messages; the oldest go first", func(c *Config, v string) error {
+			n, err := parseInt(v, 1024, 1<<40)
+			c.HistoryMaxBytes = int64(n)
+			return err
 		}},
 		{"DEMO_ADDR", "127.0.0.1:8080", "address of the built-in demo backend (with --demo)", func(c *Config, v string) error {
 			c.DemoAddr = v

@@ -21,7 +21,8 @@ func TestLoadDefaults(t *testing.T) {
 		c.MaxConnections != 0 || c.HeartbeatInterval != 15*time.Second || c.WriteBufferLimit != 1048576 ||
 		c.HeaderTimeout != 10*time.Second || c.MaxHeaderBytes != 16384 || c.EventFormat != sse.Standard ||
 		c.ShutdownTimeout != 10*time.Second || c.EventLoops != 4 || c.DrainWindow != 5*time.Second ||
-		c.ConnectFailure != ConnectFailureRetry || c.DisconnectRetry != 60*time.Second {
+		c.ConnectFailure != ConnectFailureRetry || c.DisconnectRetry != 60*time.Second ||
+		c.HistorySize != 0 || c.HistoryTTL != 300*time.Second || c.HistoryMaxBytes != 64<<20 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -68,6 +69,9 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 	f([]string{"--max-header-bytes", "12"}, nil, "--max-header-bytes")
 	f(nil, map[string]string{"CONNECT_FAILURE": "Retry"}, "CONNECT_FAILURE")
 	f(nil, map[string]string{"DISCONNECT_RETRY_SECONDS": "-1"}, "DISCONNECT_RETRY_SECONDS")
+	f(nil, map[string]string{"HISTORY_SIZE": "-1"}, "HISTORY_SIZE")
+	f(nil, map[string]string{"HISTORY_TTL_SECONDS": "0"}, "HISTORY_TTL_SECONDS")
+	f(nil, map[string]string{"HISTORY_MAX_BYTES": "1e6"}, "HISTORY_MAX_BYTES")
 	f([]string{"--nope"}, nil, "nope")
 	if _, err := Load(nil, env(map[string]string{"CONTROL_ADDR": "0.0.0.0:3001", "CONTROL_TOKEN": "s"}), 2, io.Discard); err != nil {
 		t.Fatalf("non-loopback control with token: %v", err)

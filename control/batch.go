@@ -29,7 +29,7 @@ func (s *Server) batch(w http.ResponseWriter, body []byte) {
 			continue
 		}
 		publish := fields.channel != nil
-		parsed[i], errs[i] = commandFrom(&fields, publish)
+		parsed[i], errs[i] = commandFrom(&fields, publish, s.opts.History)
 		if errs[i] == nil {
 			cmds = append(cmds, s.toLoop(&parsed[i]))
 			index = append(index, i)

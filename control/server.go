@@ -44,6 +44,8 @@ type Gateway interface {
 	ListStreams(ctx context.Context, q loop.StreamQuery, emit func([]byte) error) (missing []uint16, err error)
 	// ChannelCounts counts the streams bound to each channel.
 	ChannelCounts(ctx context.Context, cluster bool) (counts map[string]int64, missing []uint16, err error)
+	// Position is the latest published event's position (ok false: history off).
+	Position() (id string, ok bool)
 }
 
 // Options configure the control server.
@@ -52,6 +54,9 @@ type Options struct {
 	Gateway Gateway
 	Format  sse.Format
 	Logger  *slog.Logger
+	// History: HISTORY_SIZE > 0; ids are assigned by the gateway (a command
+	// with event.id is refused) and publish answers name the position.
+	History bool
 }
 
 // Server is the control port's HTTP server.
@@ -69,6 +74,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("/internal/batch", s.post(s.batch))
 	mux.HandleFunc("/internal/streams", s.get(s.streams))
 	mux.HandleFunc("/internal/channels", s.get(s.channels))
+	mux.HandleFunc("/internal/position", s.get(s.position))
 	mux.HandleFunc("/metrics", s.get(s.metrics))
 	mux.HandleFunc("/healthz", s.get(s.healthz))
 	mux.HandleFunc("/readyz", s.get(s.readyz))
@@ -145,7 +151,7 @@ func (s *Server) single(w http.ResponseWriter, body []byte, publish bool) {
 		writeError(w, errInvalidJSON)
 		return
 	}
-	cmd, e := parseCommand(body, publish)
+	cmd, e := parseCommand(body, publish, s.opts.History)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -170,7 +176,11 @@ func (s *Server) toLoop(c *command) loop.Command {
 	} else {
 		lc.Token = c.target
 	}
-	if c.hasEvent {
+	switch {
+	case c.hasEvent && c.publish && s.opts.History:
+		ev := c.event
+		lc.Event = &ev // encoded by the loops' Do with its position as id
+	case c.hasEvent:
 		lc.Frame = loop.NewFrame(&c.event, s.opts.Format)
 	}
 	return lc
@@ -193,6 +203,11 @@ func appendResult(b []byte, c *command, r *loop.CmdResult) []byte {
 	case c.publish:
 		b = append(b, `{"status":"ok","connections":`...)
 		b = strconv.AppendInt(b, r.Connections(), 10)
+		if r.HasPos {
+			b = append(b, `,"id":"`...)
+			b = r.Pos.AppendText(b)
+			b = append(b, '"')
+		}
 		return append(b, '}')
 	case r.Buffered:
 		return append(b, `{"status":"buffered"}`...)
@@ -232,4 +247,18 @@ func appendError(b []byte, e *apiError) []byte {
 	b = append(b, `,"code":`...)
 	b = sse.AppendJSONString(b, e.code)
 	return append(b, "}}"...)
+}
+
+var errHistoryOff = &apiError{404, "HISTORY_OFF", "History is off (HISTORY_SIZE=0): there are no positions"}
+
+// position answers {"id":"<position>"}: the latest published event's, for a
+// page rendered at a known position (CONTRACT.md section 9).
+func (s *Server) position(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.opts.Gateway.Position()
+	if !ok {
+		writeError(w, errHistoryOff)
+		return
+	}
+	b := append([]byte(`{"id":`), sse.AppendJSONString(nil, id)...)
+	writeJSON(w, 200, append(b, '}'))
 }

@@ -19,27 +19,28 @@ func (e *apiError) Error() string { return e.message }
 
 // The validation errors of CONTRACT.md 6.1, in the order they are checked.
 var (
-	errTokenMissing   = &apiError{400, "INVALID_TOKEN_MISSING", "Invalid request: token is required and must be a string"}
-	errChannelMissing = &apiError{400, "INVALID_CHANNEL_MISSING", "Invalid request: channel is required and must be a string"}
-	errEventType      = &apiError{400, "INVALID_EVENT_TYPE", "Invalid request: event must be an object"}
-	errEventData      = &apiError{400, "INVALID_EVENT_DATA_MISSING", "Invalid request: event.data is required and must be a string"}
-	errEventNameType  = &apiError{400, "INVALID_EVENT_NAME_TYPE", "Invalid request: event.name must be a string"}
-	errCloseType      = &apiError{400, "INVALID_CLOSE_TYPE", "Invalid request: close must be a boolean"}
-	errEventName      = &apiError{400, "INVALID_EVENT_NAME", "Invalid request: event.name must not contain CR, LF or NUL"}
-	errEventID        = &apiError{400, "INVALID_EVENT_ID", "Invalid request: event.id must be a string without CR, LF or NUL"}
-	errEventRetry     = &apiError{400, "INVALID_EVENT_RETRY", "Invalid request: event.retry must be a non-negative integer"}
-	errTokenNotFound  = &apiError{404, "TOKEN_NOT_FOUND", "Token not found"}
-	errBufferFull     = &apiError{503, "BUFFER_FULL", "Too many sends buffered while the connect callback is pending"}
-	errInvalidJSON    = &apiError{400, "INVALID_JSON", "Invalid request: body is not valid JSON"}
-	errNotObject      = &apiError{400, "INVALID_JSON", "Invalid request: body must be a JSON object"}
-	errBatchShape     = &apiError{400, "INVALID_JSON", "Invalid request: batch must be a JSON array or newline-delimited JSON objects"}
-	errBatchTooLarge  = &apiError{413, "PAYLOAD_TOO_LARGE", "Invalid request: too many commands in one batch"}
-	errUnknownCommand = &apiError{400, "INVALID_COMMAND", "Invalid request: a batch item needs a token (send) or a channel (publish)"}
-	errPayloadTooBig  = &apiError{413, "PAYLOAD_TOO_LARGE", "Request body larger than 1 MiB"}
-	errLoopsBusy      = &apiError{503, "LOOPS_BUSY", "The event loops did not answer in time"}
-	errUnauthorized   = &apiError{401, "UNAUTHORIZED", "Missing or wrong bearer token"}
-	errNotFound       = &apiError{404, "NOT_FOUND", "Not found"}
-	errMethod         = &apiError{405, "METHOD_NOT_ALLOWED", "Method not allowed"}
+	errTokenMissing    = &apiError{400, "INVALID_TOKEN_MISSING", "Invalid request: token is required and must be a string"}
+	errChannelMissing  = &apiError{400, "INVALID_CHANNEL_MISSING", "Invalid request: channel is required and must be a string"}
+	errEventType       = &apiError{400, "INVALID_EVENT_TYPE", "Invalid request: event must be an object"}
+	errEventData       = &apiError{400, "INVALID_EVENT_DATA_MISSING", "Invalid request: event.data is required and must be a string"}
+	errEventNameType   = &apiError{400, "INVALID_EVENT_NAME_TYPE", "Invalid request: event.name must be a string"}
+	errCloseType       = &apiError{400, "INVALID_CLOSE_TYPE", "Invalid request: close must be a boolean"}
+	errEventName       = &apiError{400, "INVALID_EVENT_NAME", "Invalid request: event.name must not contain CR, LF or NUL"}
+	errEventID         = &apiError{400, "INVALID_EVENT_ID", "Invalid request: event.id must be a string without CR, LF or NUL"}
+	errEventIDAssigned = &apiError{400, "INVALID_EVENT_ID", "Invalid request: event.id is not allowed: ids are assigned by the gateway when history is on (HISTORY_SIZE > 0)"}
+	errEventRetry      = &apiError{400, "INVALID_EVENT_RETRY", "Invalid request: event.retry must be a non-negative integer"}
+	errTokenNotFound   = &apiError{404, "TOKEN_NOT_FOUND", "Token not found"}
+	errBufferFull      = &apiError{503, "BUFFER_FULL", "Too many sends buffered while the connect callback is pending"}
+	errInvalidJSON     = &apiError{400, "INVALID_JSON", "Invalid request: body is not valid JSON"}
+	errNotObject       = &apiError{400, "INVALID_JSON", "Invalid request: body must be a JSON object"}
+	errBatchShape      = &apiError{400, "INVALID_JSON", "Invalid request: batch must be a JSON array or newline-delimited JSON objects"}
+	errBatchTooLarge   = &apiError{413, "PAYLOAD_TOO_LARGE", "Invalid request: too many commands in one batch"}
+	errUnknownCommand  = &apiError{400, "INVALID_COMMAND", "Invalid request: a batch item needs a token (send) or a channel (publish)"}
+	errPayloadTooBig   = &apiError{413, "PAYLOAD_TOO_LARGE", "Request body larger than 1 MiB"}
+	errLoopsBusy       = &apiError{503, "LOOPS_BUSY", "The event loops did not answer in time"}
+	errUnauthorized    = &apiError{401, "UNAUTHORIZED", "Missing or wrong bearer token"}
+	errNotFound        = &apiError{404, "NOT_FOUND", "Not found"}
+	errMethod          = &apiError{405, "METHOD_NOT_ALLOWED", "Method not allowed"}
 )
 
 // command is a validated send or publish.
@@ -54,12 +55,12 @@ type command struct {
 // parseCommand validates one send (publish false) or publish (publish true)
 // object in the contract's order. Every check runs before any token lookup.
 // raw must be valid JSON (the handlers check it first).
-func parseCommand(raw []byte, publish bool) (command, *apiError) {
+func parseCommand(raw []byte, publish, idsAssigned bool) (command, *apiError) {
 	f, e := readFields(raw, publish)
 	if e != nil {
 		return command{publish: publish}, e
 	}
-	return commandFrom(&f, publish)
+	return commandFrom(&f, publish, idsAssigned)
 }
 
 // cmdFields are the raw values of a command's keys; nil means absent.
@@ -90,7 +91,8 @@ func readFields(raw []byte, publish bool) (cmdFields, *apiError) {
 }
 
 // commandFrom validates the fields of a command object.
-func commandFrom(f *cmdFields, publish bool) (command, *apiError) {
+// With idsAssigned (history on) an event.id is refused at check 7.
+func commandFrom(f *cmdFields, publish, idsAssigned bool) (command, *apiError) {
 	cmd := command{publish: publish}
 	target, missing := f.token, errTokenMissing
 	if publish {
@@ -99,7 +101,7 @@ func commandFrom(f *cmdFields, publish bool) (command, *apiError) {
 	if !readNonEmptyString(target, &cmd.target) {
 		return cmd, missing
 	}
-	if e := parseEventAndClose(f, &cmd); e != nil {
+	if e := parseEventAndClose(f, &cmd, idsAssigned); e != nil {
 		return cmd, e
 	}
 	return cmd, nil
@@ -121,7 +123,7 @@ func isArray(raw []byte) bool {
 type eventFields struct{ name, data, id, retry []byte }
 
 // parseEventAndClose runs checks 2 to 8.
-func parseEventAndClose(f *cmdFields, cmd *command) *apiError {
+func parseEventAndClose(f *cmdFields, cmd *command, idsAssigned bool) *apiError {
 	var ev eventFields
 	if f.event != nil {
 		switch f.event[0] {
@@ -163,13 +165,16 @@ func parseEventAndClose(f *cmdFields, cmd *command) *apiError {
 		return nil
 	}
 	cmd.hasEvent = true
-	return parseEventExtras(&ev, &cmd.event)
+	return parseEventExtras(&ev, &cmd.event, idsAssigned)
 }
 
 // parseEventExtras runs checks 6 to 8: name, id and retry.
-func parseEventExtras(ev *eventFields, e *sse.Event) *apiError {
+func parseEventExtras(ev *eventFields, e *sse.Event, idsAssigned bool) *apiError {
 	if strings.ContainsAny(e.Name, "\r\n\x00") {
 		return errEventName
+	}
+	if ev.id != nil && idsAssigned {
+		return errEventIDAssigned
 	}
 	if ev.id != nil {
 		if !readString(ev.id, &e.ID) || strings.ContainsAny(e.ID, "\r\n\x00") {

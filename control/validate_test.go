@@ -22,7 +22,7 @@ func FuzzParseCommand(f *testing.F) {
 			return // the handler answers INVALID_JSON before parsing
 		}
 		checkFieldsAgainstEncodingJSON(t, body)
-		cmd, e := parseCommand(body, publish)
+		cmd, e := parseCommand(body, publish, false)
 		if e != nil {
 			if !named[e] {
 				t.Fatalf("unnamed error %v", e)
@@ -62,7 +62,7 @@ func BenchmarkParseCommand(b *testing.B) {
 	body := []byte(`{"token":"0b7c6a52-6f45-4f25-8a2f-0c1e0e2f3a4b","event":{"name":"update","data":"{\"price\":101.25,\"sym\":\"ABC\"}","id":"12345"}}`)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, e := parseCommand(body, false); e != nil {
+		if _, e := parseCommand(body, false, false); e != nil {
 			b.Fatal(e)
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"ssegw/cluster"
 	"ssegw/config"
 	"ssegw/control"
+	"ssegw/history"
 	"ssegw/loop"
 	"ssegw/rabbitmq"
 )
@@ -56,6 +57,7 @@ type Gateway struct {
 	Callbacks *callback.Client
 	Cluster   *cluster.Cluster    // nil unless NATS_URL is set
 	Rabbit    *rabbitmq.Transport // nil unless RABBITMQ_URL is set
+	History   *history.History    // nil unless HISTORY_SIZE > 0
 	channels  channelCount
 	ctrlLn    net.Listener
 	publicAdr string
@@ -158,6 +160,17 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		}
 		return reasons
 	}
+	if cfg.HistorySize > 0 {
+		if cfg.NATSURL != "" {
+			g.stopCallbacks()
+			return nil, errors.New("HISTORY_SIZE: history in cluster mode (NATS_URL) is not available in this build")
+		}
+		if g.History, err = history.New(history.Options{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes}); err != nil {
+			g.stopCallbacks()
+			return nil, fmt.Errorf("HISTORY_SIZE: %w", err)
+		}
+		lopts.History = g.History
+	}
 	lopts.OnChannel = g.channels.onChannel
 	g.Loop = loop.New(lopts)
 	if g.Rabbit != nil {
@@ -172,7 +185,8 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		g.stopCallbacks()
 		return nil, fmt.Errorf("control listener: %w", err)
 	}
-	g.Control = control.New(control.Options{Token: cfg.ControlToken, Gateway: g.gatewayMetrics(commands), Format: cfg.EventFormat, Logger: log})
+	g.Control = control.New(control.Options{Token: cfg.ControlToken, Gateway: g.gatewayMetrics(commands), Format: cfg.EventFormat, Logger: log,
+		History: g.History != nil})
 	go func() { g.engineErr <- g.Loop.Run() }()
 	select {
 	case <-g.Loop.Booted():
@@ -187,7 +201,32 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		}
 	}()
 	go g.logStats()
+	if g.History != nil {
+		go g.expireHistory()
+	}
 	return g, nil
+}
+
+// historyExpireEvery is how often kept messages past HISTORY_TTL_SECONDS are
+// dropped when no publish does it (entries' times are whole seconds).
+const historyExpireEvery = time.Second
+
+// historyExpireStep bounds the messages one Expire call drops (it holds the
+// history's lock; the loops' replays read under it).
+const historyExpireStep = 4096
+
+func (g *Gateway) expireHistory() {
+	t := time.NewTicker(historyExpireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stats:
+			return
+		case <-t.C:
+			for g.History.Expire(g.Loop.Now(), historyExpireStep) {
+			}
+		}
+	}
 }
 
 // concretePort replaces port 0 by a free port: with SO_REUSEPORT every event

@@ -136,8 +136,12 @@ func (ls *loopState) continueFanout() {
 		if cs == nil || cs.state != stStream {
 			continue
 		}
+		if ls.skipLive(cs, f.o.pos) { // its replay writes (or wrote) this one
+			f.n++
+			continue
+		}
 		if cs.has(fSetup) { // ready waits for its setup: keep the publish for after it
-			ls.holdPublish(cs, f.o.frame, f.o.close)
+			ls.holdPublish(cs, f.o.frame, f.o.close, f.o.pos)
 			f.n++
 			continue
 		}

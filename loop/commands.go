@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"ssegw/callback"
+	"ssegw/frame"
+	"ssegw/history"
+	"ssegw/sse"
 )
 
 // opKind is what an inbox item asks the loop to do.
@@ -38,6 +41,7 @@ type op struct {
 	w       *waiter
 	list    *listReq
 	done    func(written bool) // opDeliver: the transport's ack/requeue
+	pos     uint64             // opPublish with history on: the event's position (resume.go)
 }
 
 // Command is one backend command (CONTRACT.md 6.1 and 6.2), validated by the
@@ -48,12 +52,20 @@ type Command struct {
 	Channel string // publish
 	Frame   *Frame // nil when the command carries no event
 	Close   bool
+	// Event, for a publish with history on (Options.History), is the event
+	// itself instead of Frame: Do gives it its position as id and encodes
+	// it under the history's order lock (CONTRACT.md section 9).
+	Event *sse.Event
 }
 
 // CmdResult is the outcome of one Command.
 type CmdResult struct {
 	Status   int  // 200, 404 (token not found) or 503 (buffer full)
 	Buffered bool // send: the connect callback is still pending
+	// Pos is a publish's position with history on (HasPos): the id the
+	// publish answer names.
+	Pos      history.Position
+	HasPos   bool
 	conns    atomic.Int64
 	timers   atomic.Int64
 	channels atomic.Int64
@@ -87,6 +99,13 @@ var ErrLoopsBusy = errors.New("loop: event loops did not answer in time")
 func (s *Server) Do(cmds []Command, results []CmdResult) error {
 	w := &waiter{done: make(chan struct{})}
 	loops := s.allLoops()
+	var app *history.Appender
+	if a, ok := s.beginHistory(cmds); ok {
+		// Positions are given in the order the frames reach the loops'
+		// inboxes: the order lock is held until they are posted.
+		defer a.End()
+		app = &a
+	}
 	batches := make([][]op, len(loops))
 	total := int32(0)
 	for i := range cmds {
@@ -94,7 +113,7 @@ func (s *Server) Do(cmds []Command, results []CmdResult) error {
 		res := &results[i]
 		res.Status = 200
 		if c.Publish {
-			total += s.planPublish(c, res, w, loops, batches)
+			total += s.planPublish(c, res, w, loops, batches, app)
 		} else {
 			total += s.planSend(c, res, w, loops, batches)
 		}
@@ -132,7 +151,8 @@ func (s *Server) planSend(c *Command, res *CmdResult, w *waiter, loops []*loopSt
 	return 1
 }
 
-func (s *Server) planPublish(c *Command, res *CmdResult, w *waiter, loops []*loopState, batches [][]op) int32 {
+func (s *Server) planPublish(c *Command, res *CmdResult, w *waiter, loops []*loopState, batches [][]op, app *history.Appender) int32 {
+	pos := s.keep(c, res, app)
 	if len(loops) == 0 {
 		if c.Frame != nil {
 			c.Frame.Release()
@@ -143,7 +163,7 @@ func (s *Server) planPublish(c *Command, res *CmdResult, w *waiter, loops []*loo
 		c.Frame.Retain(int32(len(loops) - 1))
 	}
 	for i := range loops {
-		batches[i] = append(batches[i], op{kind: opPublish, channel: c.Channel, frame: c.Frame, close: c.Close, res: res, w: w})
+		batches[i] = append(batches[i], op{kind: opPublish, channel: c.Channel, frame: c.Frame, close: c.Close, res: res, w: w, pos: pos})
 	}
 	publishes.Inc()
 	return int32(len(loops))
@@ -314,4 +334,34 @@ func (s *Server) Stats() (LoopStats, error) {
 	case <-t.C:
 		return LoopStats{}, ErrLoopsBusy
 	}
+}
+
+// beginHistory takes the history's order lock if cmds hold a publish to be
+// kept (Command.Event).
+func (s *Server) beginHistory(cmds []Command) (history.Appender, bool) {
+	h := s.opts.History
+	if h == nil {
+		return history.Appender{}, false
+	}
+	for i := range cmds {
+		if cmds[i].Publish && cmds[i].Event != nil {
+			return h.Begin(), true
+		}
+	}
+	return history.Appender{}, false
+}
+
+// keep gives a publish's event its position, encodes it and appends it to
+// the history (under the order lock Do holds); it returns the position (0:
+// not kept).
+func (s *Server) keep(c *Command, res *CmdResult, app *history.Appender) uint64 {
+	if c.Event == nil || app == nil {
+		return 0
+	}
+	a := *app
+	ev := *c.Event
+	ev.ID, ev.HasID = a.Next().String(), true
+	c.Frame = frame.NewCompact(&ev, s.opts.EventFormat)
+	res.Pos, res.HasPos = a.Append(c.Channel, c.Frame, c.Close, s.now()), true
+	return res.Pos.Seq
 }

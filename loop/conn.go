@@ -85,4 +85,7 @@ type pending struct {
 	ops      []op
 	closeReq bool // a buffered close: later buffered items are dropped
 	setup    int8 // setup tasks still running (fSetup)
+	// The request's Last-Event-ID, kept only with history on (resume.go).
+	lastEventID    string
+	hasLastEventID bool
 }

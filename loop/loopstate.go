@@ -8,6 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"ssegw/history"
 	"ssegw/httpparse"
 	"ssegw/wheel"
 )
@@ -47,6 +48,9 @@ type loopState struct {
 	channels map[string]*subList
 	pending  map[uint32]*pending // by slab slot: streams whose connect callback is in flight
 	budget   int                 // writes left in the current step
+	replays  []*replay           // resumes in progress (resume.go)
+	skips    map[uint32]uint64   // by slab slot: live positions a resumed stream skips
+	reader   *history.Reader     // this loop's history reader (history on)
 	iov      [][]byte
 	fireFn   func(wheel.Timer, uint64, int64) // ls.fire, made once (a method value allocates)
 
@@ -63,6 +67,7 @@ func newLoopState(s *Server, el gnet.EventLoop, idx int) *loopState {
 		stepDone: make(chan bool, 1),
 		channels: make(map[string]*subList),
 		pending:  make(map[uint32]*pending),
+		skips:    make(map[uint32]uint64),
 	}
 	ls.wheel = wheel.New(wheel.Config{Start: ls.now(), Capacity: 1024})
 	ls.rng = rng{wheel.NewRand(uint64(time.Now().UnixNano()) + uint64(idx))}
@@ -181,9 +186,10 @@ func (ls *loopState) step(context.Context) error {
 	now := ls.now()
 	ls.advanceWheel(now)
 	ls.expediteConnects(now)
+	ls.continueReplays(now)
 	ls.continueFanout()
 	ls.applyInbox(now)
-	more := ls.budget <= 0 || ls.fanout != nil || len(ls.work) > 0
+	more := ls.budget <= 0 || ls.fanout != nil || len(ls.work) > 0 || len(ls.replays) > 0
 	if !more {
 		ls.inboxMu.Lock()
 		more = len(ls.inbox) > 0

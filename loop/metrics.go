@@ -9,6 +9,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"ssegw/callback"
+	"ssegw/history"
 )
 
 // Counters are process-wide (one gateway per process; tests compare deltas).
@@ -109,6 +110,14 @@ func (s *Server) makeGauges() {
 		}
 		return 0
 	})
+	if h := s.opts.History; h != nil {
+		set.NewGauge(`ssegw_history_messages`, func() float64 { return float64(h.Stats().Messages) })
+		set.NewGauge(`ssegw_history_bytes`, func() float64 { return float64(h.Stats().Bytes) })
+		set.NewGauge(`ssegw_history_channels`, func() float64 { return float64(h.Stats().Channels) })
+		for reason, name := range []string{history.DropSize: "size", history.DropAge: "age", history.DropBytes: "bytes"} {
+			set.NewGauge(`ssegw_history_dropped_total{reason="`+name+`"}`, func() float64 { return float64(h.Stats().Dropped[reason]) })
+		}
+	}
 	s.gauges = set
 }
 

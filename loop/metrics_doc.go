@@ -50,4 +50,12 @@ var _ = metricsdoc.Describe(
 	metricsdoc.Counter("ssegw_heartbeats_skipped_total", "Heartbeats not written because the stream still had unsent bytes."),
 	metricsdoc.Counter("ssegw_connects_ahead_of_fanout_total", "Connect results applied ahead of a fan-out in progress, so new streams get ready without waiting for it."),
 	metricsdoc.Gauge("ssegw_draining", "1 while the gateway drains for shutdown, else 0."),
+
+	metricsdoc.Counter("ssegw_replays_total", "Streams that resumed from a position and replayed the history after it."),
+	metricsdoc.Counter("ssegw_replayed_messages_total", "Kept messages written to resuming streams."),
+	metricsdoc.Counter("ssegw_resyncs_total", "Resuming streams told to reload their state (event: resync), by reason (unknown, truncated)."),
+	metricsdoc.Gauge("ssegw_history_messages", "Messages kept in the history (HISTORY_SIZE per channel)."),
+	metricsdoc.Gauge("ssegw_history_bytes", "Memory of the kept messages, charged against HISTORY_MAX_BYTES."),
+	metricsdoc.Gauge("ssegw_history_channels", "Channels with kept messages."),
+	metricsdoc.Counter("ssegw_history_dropped_total", "Kept messages dropped, by reason: size (HISTORY_SIZE), age (HISTORY_TTL_SECONDS), bytes (HISTORY_MAX_BYTES)."),
 )

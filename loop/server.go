@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ssegw/callback"
+	"ssegw/history"
 	"ssegw/sse"
 )
 
@@ -44,6 +45,8 @@ type Options struct {
 	ConnectFailureStatus bool
 	// Queues is the RabbitMQ transport (nil: RabbitMQ mode off).
 	Queues Queues
+	// History keeps published events for resume (nil: HISTORY_SIZE=0).
+	History *history.History
 
 	// NodeID is carried in every token, so a cluster can route a command to
 	// the gateway that holds the stream (0 when running alone).
@@ -282,3 +285,10 @@ func (g gnetLogger) Infof(f string, a ...any)  {}
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + sprintf(f, a...)) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + sprintf(f, a...)) }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + sprintf(f, a...)) }
+
+// now is the server's clock for the history: nanoseconds since it started
+// (the loops' clock too).
+func (s *Server) now() int64 { return int64(time.Since(s.epoch)) }
+
+// Now is the clock the history's times are on (for its Expire ticker).
+func (s *Server) Now() int64 { return s.now() }

@@ -70,7 +70,7 @@ func (ls *loopState) ready(cs *conn, now int64) {
 }
 
 // holdPublish keeps a publish's frame (and close) for a stream in setup.
-func (ls *loopState) holdPublish(cs *conn, fr *Frame, closeAfter bool) {
+func (ls *loopState) holdPublish(cs *conn, fr *Frame, closeAfter bool, pos uint64) {
 	pend := ls.pending[cs.slot]
 	if len(pend.ops) >= maxBufferedPerConn {
 		slowConsumers.Inc()
@@ -80,7 +80,7 @@ func (ls *loopState) holdPublish(cs *conn, fr *Frame, closeAfter bool) {
 	if fr != nil {
 		fr.Retain(1)
 	}
-	pend.ops = append(pend.ops, op{kind: opPublish, frame: fr, close: closeAfter})
+	pend.ops = append(pend.ops, op{kind: opPublish, frame: fr, close: closeAfter, pos: pos})
 }
 
 // holdDelivery keeps a queue delivery for a stream in setup, or refuses it.
@@ -100,7 +100,14 @@ func (ls *loopState) applyHeld(cs *conn, o *op, now int64) {
 	switch o.kind {
 	case opDeliver:
 		ls.deliver(cs, o)
-	default: // a buffered send or a held publish
+	case opPublish:
+		if ls.skipLive(cs, o.pos) {
+			releaseFrame(o)
+			return
+		}
+		ls.applySend(cs, o.frame, o.close, now)
+		o.frame = nil
+	default: // a buffered send
 		ls.applySend(cs, o.frame, o.close, now)
 		o.frame = nil
 	}

@@ -61,7 +61,11 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 		return
 	}
 	cs.state = stPending
-	ls.pending[cs.slot] = &pending{}
+	pend := &pending{}
+	if id := req.LastEventID(head); id != nil {
+		ls.keepLastEventID(pend, id, true)
+	}
+	ls.pending[cs.slot] = pend
 	cs.set(fStream | fRegistered)
 	s.registered.Add(1)
 	if s.debug {
@@ -177,6 +181,7 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 		}
 	}
 	ls.bind(cs, r.Bindings)
+	ls.startResume(cs, pend, r)
 	if pend.setup > 0 {
 		ls.beginSetup(cs, pend)
 		return
@@ -379,6 +384,7 @@ func (ls *loopState) unregister(cs *conn) {
 	ls.unbind(cs)
 	ls.leaveSetup(cs)
 	ls.closeQueue(cs)
+	ls.forgetResume(cs)
 }
 
 // sendDisconnect sends the disconnect callback if the stream still owes one.

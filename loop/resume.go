@@ -1,0 +1,233 @@
+package loop
+
+import (
+	"math"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"ssegw/callback"
+	"ssegw/frame"
+	"ssegw/history"
+)
+
+// Resume (CONTRACT.md section 9; the history itself is package history). With
+// history on, a stream accepted with bindings and a position — the connect
+// answer's `since`, else the request's Last-Event-ID — gets, after its
+// buffered sends and before `ready`, every kept message of its channels after
+// that position, once each, in position order; or, when that cannot be
+// proven complete, `event: resync` and no replay.
+//
+// The replay runs on the stream's loop, in bounded steps like a fan-out (it is
+// a fan-out in reverse: kept frames written to one stream): each step reads at
+// most what is left of its write budget (half of it while a fan-out or inbox
+// work waits) from the loop's history.Reader and writes it. The stream is in
+// its setup phase meanwhile (setup.go), so `ready` follows the replay.
+//
+// The race with live publishes: a publish is appended to the history before
+// its frame is posted to any loop, in position order (history.Begin). While a
+// stream replays, the live frames of its channels that reach it are skipped:
+// the replay reads the history up to its head and writes them itself. When a
+// read answers Done with the head H, the stream skips live frames at or below
+// H (they were queued to the loop before the read but the replay already
+// wrote them) and takes those above. One number per resumed stream, in the
+// loop's skips map (math.MaxUint64 while the replay runs), dropped at the
+// first live frame above it.
+
+// replayShare bounds the writes replays take from a step while a fan-out or
+// inbox work waits, so a storm of resuming streams slows live delivery to
+// half speed but never stops it (and heartbeats, advanced first, never wait).
+const replayShare = stepBudget / 2
+
+// replayAll is the skip value of a stream whose replay is still running.
+const replayAll = math.MaxUint64
+
+// Replay metrics.
+var (
+	replaysStarted   = metrics.NewCounter(`ssegw_replays_total`)
+	replayedMessages = metrics.NewCounter(`ssegw_replayed_messages_total`)
+	resyncs          = [...]*metrics.Counter{
+		resyncUnknown:   metrics.NewCounter(`ssegw_resyncs_total{reason="unknown"}`),
+		resyncTruncated: metrics.NewCounter(`ssegw_resyncs_total{reason="truncated"}`),
+	}
+)
+
+// Resync reasons.
+const (
+	resyncUnknown = iota
+	resyncTruncated
+)
+
+var resyncChunks = [...][2][]byte{
+	resyncUnknown:   fixedChunk(`event: resync` + "\n" + `data: {"reason":"unknown"}` + "\n\n"),
+	resyncTruncated: fixedChunk(`event: resync` + "\n" + `data: {"reason":"truncated"}` + "\n\n"),
+}
+
+// fixedChunk is a fixed message as [chunk, bare message].
+func fixedChunk(msg string) [2][]byte {
+	fr := frame.NewRaw([]byte(msg))
+	return [2][]byte{append([]byte(nil), fr.Bytes(true)...), []byte(msg)}
+}
+
+// replay is one stream's replay in progress.
+type replay struct {
+	cs       *conn
+	tok      token
+	after    history.Position
+	channels []string
+	wrote    bool
+}
+
+// resumePosition is where an accepted stream resumes from, if anywhere: the
+// connect answer's since, else the request's Last-Event-ID.
+func resumePosition(r *callback.Result, pend *pending) (string, bool) {
+	if r.HasSince {
+		return r.Since, true
+	}
+	return pend.lastEventID, pend.hasLastEventID
+}
+
+// startResume begins an accepted stream's resume, if it has one: a replay
+// (a setup task, counted in pend.setup) or, for a position that is not of
+// this history, the resync event at once.
+func (ls *loopState) startResume(cs *conn, pend *pending, r *callback.Result) {
+	h := ls.srv.opts.History
+	if h == nil || len(r.Bindings) == 0 {
+		return
+	}
+	text, ok := resumePosition(r, pend)
+	if !ok {
+		return
+	}
+	pos, err := history.ParsePosition(text)
+	if err != nil || pos.Epoch != h.Epoch() {
+		ls.resync(cs, resyncUnknown)
+		return
+	}
+	replaysStarted.Inc()
+	pend.setup++
+	ls.skips[cs.slot] = replayAll
+	ls.replays = append(ls.replays, &replay{cs: cs, tok: cs.token, after: pos, channels: boundNames(cs)})
+}
+
+// boundNames lists the channels a stream is bound to.
+func boundNames(cs *conn) []string {
+	names := make([]string, len(cs.subs))
+	for i, r := range cs.subs {
+		names[i] = r.list.name
+	}
+	return names
+}
+
+// resync tells the page its state cannot be caught up: it reloads instead.
+func (ls *loopState) resync(cs *conn, reason int) {
+	resyncs[reason].Inc()
+	ls.writeFixed(cs, resyncChunks[reason][0], resyncChunks[reason][1])
+}
+
+// continueReplays runs the replays of this loop within the step's budget.
+func (ls *loopState) continueReplays(now int64) {
+	if len(ls.replays) == 0 {
+		return
+	}
+	floor := 0
+	if ls.fanout != nil || len(ls.work) > 0 {
+		floor = ls.budget - replayShare
+	}
+	if ls.reader == nil {
+		ls.reader = ls.srv.opts.History.NewReader()
+	}
+	kept := ls.replays[:0]
+	for _, rp := range ls.replays {
+		if ls.budget > floor && !ls.replayStep(rp, now) {
+			continue // finished, or its stream is gone
+		}
+		kept = append(kept, rp)
+	}
+	clear(ls.replays[len(kept):])
+	ls.replays = kept
+}
+
+// replayStep writes one chunk of a replay; false once it is over.
+func (ls *loopState) replayStep(rp *replay, now int64) bool {
+	cs := rp.cs
+	if cs.state != stStream || cs.token != rp.tok || !cs.has(fSetup) {
+		return false
+	}
+	entries, next, st := ls.reader.Read(rp.after, rp.channels, max(ls.budget, 1))
+	for i := range entries {
+		e := &entries[i]
+		if cs.state == stStream {
+			ls.writeFrame(cs, e.Frame)
+			replayedMessages.Inc()
+			rp.wrote = true
+			if e.Close {
+				ls.endStream(cs, ReasonServerClosed, now)
+			}
+		}
+		e.Frame.Release()
+		e.Frame = nil
+	}
+	if cs.state != stStream {
+		return false
+	}
+	switch st {
+	case history.More:
+		rp.after = next
+		return true
+	case history.Done:
+		ls.skips[cs.slot] = next.Seq
+	default: // the position is of another history, or part of what followed it was dropped
+		reason := resyncTruncated
+		if st == history.Unknown {
+			reason = resyncUnknown
+		}
+		ls.resync(cs, reason)
+		// The page reloads its state after this; what was published up to
+		// now is in that state, what follows arrives live.
+		ls.skips[cs.slot] = ls.srv.opts.History.Head().Seq
+	}
+	ls.endSetupTask(cs, now)
+	return false
+}
+
+// skipLive reports whether a live publish at position pos is not to be
+// written to a resumed stream: its replay is still running (it will write
+// it), or wrote it already.
+func (ls *loopState) skipLive(cs *conn, pos uint64) bool {
+	if len(ls.skips) == 0 || pos == 0 {
+		return false
+	}
+	through, ok := ls.skips[cs.slot]
+	if !ok {
+		return false
+	}
+	if pos <= through {
+		return true
+	}
+	delete(ls.skips, cs.slot) // live from here on: positions only grow
+	return false
+}
+
+// forgetResume drops a stream's resume state when it ends.
+func (ls *loopState) forgetResume(cs *conn) {
+	if len(ls.skips) > 0 {
+		delete(ls.skips, cs.slot)
+	}
+}
+
+// keepLastEventID copies a request's Last-Event-ID when history is on (a
+// replay may need it once the connect callback answers).
+func (ls *loopState) keepLastEventID(p *pending, id []byte, present bool) {
+	if ls.srv.opts.History != nil && present {
+		p.lastEventID, p.hasLastEventID = string(id), true
+	}
+}
+
+// Position is the position of the latest publish kept in the history (GET
+// /internal/position); ok is false with history off.
+func (s *Server) Position() (pos string, ok bool) {
+	if s.opts.History == nil {
+		return "", false
+	}
+	return s.opts.History.Head().String(), true
+}
