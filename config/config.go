@@ -51,9 +51,9 @@ type Config struct {
 	LogJSON             bool
 	Demo                bool // run the built-in demo backend (--demo)
 	DemoAddr            string
-	NATSURL             string // cluster mode when set (package cluster)
-	NATSSubjectPrefix   string // first tokens of every cluster subject
-	NodeID              uint16 // this gateway's node id in a cluster; 0 means draw a free one
+	NATSURL             string        // cluster mode when set (package cluster)
+	NATSSubjectPrefix   string        // first tokens of every cluster subject
+	NodeID              uint16        // this gateway's node id in a cluster; 0 means draw a free one
 	HistorySize         int           // messages kept per channel; 0: history off (CONTRACT.md section 9)
 	HistoryTTL          time.Duration // a kept message is dropped after this long
 	HistoryMaxBytes     int64         // bound on all kept messages of this gateway
