@@ -47,6 +47,10 @@ func TestChromium(t *testing.T) {
 		return
 	}
 	t.Run("outage", func(t *testing.T) { checkBackendOutage(t, k, b, c) })
+	if t.Failed() {
+		return
+	}
+	t.Run("resume", func(t *testing.T) { checkResume(t, c, k, b) })
 }
 
 // checkBackendOutage: while the backend answers connects with 503 (a restart),

@@ -24,7 +24,9 @@
 // listener and unnamed ones on onmessage, multi-line data joined with "\n",
 // invisible heartbeats, lastEventId following id:, publish to a bound
 // channel, and a reconnect after a server close that honours the retry: hint
-// and sends Last-Event-ID. Chromium is further checked for how it takes a
+// and sends Last-Event-ID; and, with history on (HISTORY_SIZE), that a client
+// the server closed comes back with its stored Last-Event-ID and gets exactly
+// the events published while it was away. Chromium is further checked for how it takes a
 // rejection (400/401/403) and a shed answer (capacity reached), for a
 // cross-origin reconnect whose id holds a CORS-unsafe byte, and for the
 // envelope event format (EVENT_FORMAT=envelope).

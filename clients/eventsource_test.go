@@ -15,4 +15,5 @@ func TestNodeEventSource(t *testing.T) {
 	}
 	t.Logf("client: eventsource %s on Node.js %s", c.version(), c.start.Node)
 	checkEventsAndReconnect(t, c, g, b, scenarioOpts{ownIDOnly: true})
+	checkResume(t, c, k, b)
 }

@@ -9,5 +9,7 @@ func TestGoSSE(t *testing.T) {
 	k := newKit(t)
 	b := startBackend(t, k)
 	g := startGateway(t, k, b, nil)
-	checkEventsAndReconnect(t, newGoSSE(t, k), g, b, scenarioOpts{})
+	c := newGoSSE(t, k)
+	checkEventsAndReconnect(t, c, g, b, scenarioOpts{})
+	checkResume(t, c, k, b)
 }

@@ -174,3 +174,48 @@ func checkEventsAndReconnect(t *testing.T, c sseClient, g *gateway, b *backend, 
 		t.Errorf("%d connects for the stream, want 2", n)
 	}
 }
+
+// checkResume: with history on (HISTORY_SIZE), a client that the server
+// closes and that comes back by itself with its stored Last-Event-ID gets
+// exactly the events published while it was away — each once, none it had
+// already — replayed before its ready or, if it came back before they were
+// published, live after it.
+func checkResume(t *testing.T, c sseClient, k *kit, b *backend) {
+	const es, tag = "resume", "resume"
+	g := startGateway(t, k, b, map[string]string{"HISTORY_SIZE": "100"})
+	c.open(t, es, g.url("/stream/"+es+"?c="+tag+"&bind=news"))
+	c.records().waitRecord(t, es, "event", "ready", 1, 15*time.Second)
+	first := b.nthConnect(t, tag, 1, 5*time.Second)
+	pub := func(data string) string {
+		r := g.command(t, "/internal/publish", map[string]any{"channel": "news", "event": map[string]any{"name": "news", "data": data}})
+		id, _ := r["id"].(string)
+		if id == "" {
+			t.Fatalf("publish answer without id: %v", r)
+		}
+		return id
+	}
+	id1, id2 := pub("one"), pub("two")
+	c.records().waitRecord(t, es, "event", "news", 2, 10*time.Second)
+	// A retry hint (no id: the stored one stays id2), then the server closes.
+	g.send(t, first.Token, map[string]any{"name": "bye", "data": "", "retry": retryHint.Milliseconds()}, false)
+	c.records().waitRecord(t, es, "event", "bye", 1, 10*time.Second)
+	g.send(t, first.Token, nil, true)
+	ids := []string{pub("three"), pub("four"), pub("five")}
+	second := b.nthConnect(t, tag, 2, reconnectWithin)
+	if got := second.header("last-event-id"); got != id2 {
+		t.Fatalf("reconnect carries last-event-id %q, want %q", got, id2)
+	}
+	c.records().waitRecord(t, es, "event", "ready", 2, 10*time.Second)
+	c.records().waitRecord(t, es, "event", "news", 5, 10*time.Second)
+	var news []string
+	for _, r := range c.records().events(es) {
+		if r.Type == "news" {
+			news = append(news, r.Data)
+		}
+	}
+	if fmt.Sprint(news) != "[one two three four five]" {
+		t.Fatalf("%s %s: news events %v, want each once: one two (before the close) three four five (missed)", c.name(), c.version(), news)
+	}
+	t.Logf("%s %s: resumed from %s (ids %s %s %v)", c.name(), c.version(), id2, id1, id2, ids)
+	c.close(t, es)
+}

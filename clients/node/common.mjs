@@ -32,7 +32,7 @@ export function emit(rec) {
 
 // Event names a test may send; each gets an addEventListener. Unnamed events
 // arrive on onmessage and are reported with type "message".
-export const NAMES = ['ready', 'rejected', 'greeting', 'multi', 'empty', 'utf8', 'bye', 'after'];
+export const NAMES = ['ready', 'rejected', 'greeting', 'multi', 'empty', 'utf8', 'bye', 'after', 'news', 'resync'];
 
 // watch opens one EventSource and reports what it sees. It is self-contained:
 // the browser driver serialises it into the page (where EventSource is the
