@@ -40,4 +40,18 @@
 // command, slow consumer, shutdown, a client that left while the callback was
 // pending) runs on the loop and calls finish, which sends the disconnect only if
 // the connection still owes it. No locks are needed for the guarantee.
+//
+// # Where the rest lives
+//
+//   - setup.go: the setup phase between an accepted connect and `ready`, for
+//     streams that wait for a RabbitMQ queue (queues.go) or a history replay
+//     (resume.go); what arrives meanwhile is held and follows `ready`.
+//   - resume.go: replays of the history (package history) in bounded steps,
+//     and the rule that keeps replay and live publishes from overlapping.
+//   - queues.go: the RabbitMQ transport's callbacks (package rabbitmq runs
+//     beside the loops), posted to the owning loop like every other op.
+//   - listing.go: /internal/streams and /internal/channels, handed out by
+//     the loops a bounded chunk per op.
+//   - drain.go, listener.go: shutdown — the public listener closed, streams
+//     ended within the window, the deadline's cut.
 package loop
