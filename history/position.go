@@ -46,6 +46,14 @@ func (p Position) AppendText(b []byte) []byte {
 	return append(b, t[:]...)
 }
 
+// AppendIDField appends the SSE field that names p, "id: <text>\n": put
+// in front of a stored message (cluster mode stores messages without it),
+// it makes the frame a stream receives (CONTRACT.md section 7: id first).
+func (p Position) AppendIDField(b []byte) []byte {
+	b = append(b, "id: "...)
+	return append(p.AppendText(b), '\n')
+}
+
 // String is the text form.
 func (p Position) String() string { return string(p.AppendText(nil)) }
 

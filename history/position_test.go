@@ -24,6 +24,9 @@ func TestPositionText(t *testing.T) {
 	if s := (Position{1, 61}).String(); s != "00000001-0000000000z" {
 		t.Fatalf("rendering changed: %q", s)
 	}
+	if s := string((Position{1, 61}).AppendIDField([]byte("x"))); s != "xid: 00000001-0000000000z\n" {
+		t.Fatalf("id field %q", s)
+	}
 }
 
 // Within an epoch, ids compare as strings like their positions.
