@@ -3,6 +3,7 @@ package cluster
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -18,11 +19,55 @@ type channels struct {
 	// names maps a subscribed subject to its channel, for the dispatcher.
 	names  sync.Map // string -> string
 	active atomic.Int64
+	// subscribed holds the channels whose subscription was issued on the
+	// connection (under mu): a replay waits for them (history.go).
+	subscribed map[string]struct{}
+}
+
+// isSubscribed reports whether this gateway subscribes to a channel.
+func (ch *channels) isSubscribed(name string) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	_, ok := ch.subscribed[name]
+	return ok
+}
+
+// subscribePoll is how often waitSubscribed looks again.
+const subscribePoll = 2 * time.Millisecond
+
+// waitSubscribed waits until every channel's subscription was issued on
+// the connection (so the broker handles it before any later request), for
+// at most d; false if it did not happen or quit closed.
+func (ch *channels) waitSubscribed(names []string, d time.Duration, quit <-chan struct{}) bool {
+	deadline := time.Now().Add(d)
+	for {
+		all := true
+		ch.mu.Lock()
+		for _, n := range names {
+			if _, ok := ch.subscribed[n]; !ok {
+				all = false
+				break
+			}
+		}
+		ch.mu.Unlock()
+		if all {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-quit:
+			return false
+		case <-time.After(subscribePoll):
+		}
+	}
 }
 
 func (ch *channels) init() {
 	ch.refs = map[string]int{}
 	ch.dirty = map[string]struct{}{}
+	ch.subscribed = map[string]struct{}{}
 	ch.kick = make(chan struct{}, 1)
 }
 
@@ -81,6 +126,9 @@ func (c *Cluster) manageChannels() {
 				_ = s.SetPendingLimits(-1, -1)
 				subs[t.name] = s
 				ch.active.Add(1)
+				ch.mu.Lock()
+				ch.subscribed[t.name] = struct{}{}
+				ch.mu.Unlock()
 			case !t.want && sub != nil:
 				if err := sub.Unsubscribe(); err != nil {
 					c.log.Debug("cluster: unsubscribe failed", "channel", t.name, "err", err)
@@ -88,6 +136,9 @@ func (c *Cluster) manageChannels() {
 				ch.names.Delete(sub.Subject)
 				delete(subs, t.name)
 				ch.active.Add(-1)
+				ch.mu.Lock()
+				delete(ch.subscribed, t.name)
+				ch.mu.Unlock()
 			}
 		}
 		todo = todo[:0]

@@ -73,7 +73,8 @@ type Local interface {
 	ReadyzBody() (status int, body []byte)
 	ListStreams(ctx context.Context, q loop.StreamQuery, emit func([]byte) error) ([]uint16, error)
 	ChannelCounts(ctx context.Context, cluster bool) (map[string]int64, []uint16, error)
-	Position() (string, bool)
+	Position(ctx context.Context) (string, error)
+	ReplayChunk(t [16]byte, frames []loop.ReplayFrame, st loop.ReplayStatus, through uint64) bool
 }
 
 // Options configure a Cluster.
@@ -83,6 +84,8 @@ type Options struct {
 	NodeID uint16 // NODE_ID; 0: draw a free one
 	Name   string // connection name shown by the broker (optional)
 	Logger *slog.Logger
+	// History, if set, keeps the cluster's history in JetStream (history.go).
+	History *HistoryOptions
 }
 
 // Cluster is one gateway's membership in a cluster. It implements
@@ -103,6 +106,12 @@ type Cluster struct {
 	replies   replies
 	peers     peers         // presence.go
 	listSlots chan struct{} // listing.go: answers under way for other gateways
+
+	// history.go (nil/unused without Options.History)
+	hist    atomic.Pointer[clusterHistory]
+	histErr atomic.Pointer[errBox]
+	replayQ chan replayJob
+	applied applied
 
 	metrics *metrics.Set
 	m       counters
@@ -202,6 +211,12 @@ func Connect(o Options) (*Cluster, error) {
 	c.chans.init()
 	c.done.Add(1)
 	go c.manageChannels()
+	if o.History != nil {
+		if err := c.startHistory(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -272,10 +287,10 @@ func (c *Cluster) Connected() bool { return c.nc.IsConnected() }
 
 // ReadyReasons is loop.Options.ReadyExtra: the broker connection.
 func (c *Cluster) ReadyReasons() []string {
-	if c.nc.IsConnected() {
-		return nil
+	if !c.nc.IsConnected() {
+		return []string{"NATS not connected"}
 	}
-	return []string{"NATS not connected"}
+	return c.historyReasons()
 }
 
 // WriteMetrics writes the local gateway's metrics and the cluster's.
@@ -294,13 +309,24 @@ func (c *Cluster) ReadyzBody() (int, []byte) {
 	return 503, []byte(`{"status":"not_ready","configured":false,"reasons":["starting"]}`)
 }
 
-// Position is the local gateway's (history in cluster mode lives in
-// JetStream: see the package doc).
-func (c *Cluster) Position() (string, bool) {
-	if l := c.local.Load(); l != nil {
-		return l.Position()
+// Position is the cluster's latest published position (its history in
+// JetStream), or the local gateway's answer without history.
+func (c *Cluster) Position(ctx context.Context) (string, error) {
+	if c.opts.History != nil {
+		h := c.hist.Load()
+		if h == nil {
+			return "", ErrHistoryUnavailable
+		}
+		p, err := h.store.Latest(ctx)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", ErrHistoryUnavailable, err)
+		}
+		return p.String(), nil
 	}
-	return "", false
+	if l := c.local.Load(); l != nil {
+		return l.Position(ctx)
+	}
+	return "", loop.ErrHistoryOff
 }
 
 // Subscriptions is the number of channel subjects subscribed (for tests and

@@ -55,8 +55,12 @@ func (c *Cluster) dispatch() {
 				}
 			} else if name, ok := c.chans.names.Load(m.Subject); ok {
 				cmd := loop.Command{Publish: true, Channel: name.(string), Close: m.Header.Get(closeHeader) == "1"}
-				if len(m.Data) > 0 {
-					cmd.Frame = loop.NewRawFrame(m.Data)
+				data := m.Data
+				if seq, withID, kept := c.livePosition(m); kept { // republished by the history: positioned
+					cmd.Pos, data = seq, withID
+				}
+				if len(data) > 0 {
+					cmd.Frame = loop.NewRawFrame(data)
 				}
 				if cmd.Frame != nil || cmd.Close {
 					cmds = append(cmds, cmd)
@@ -69,6 +73,11 @@ func (c *Cluster) dispatch() {
 		var doErr error
 		if len(cmds) > 0 {
 			doErr = local.Do(cmds, results)
+		}
+		for i := range cmds {
+			if cmds[i].Pos != 0 && doErr == nil { // a kept publish: its publisher may wait for it (history.go)
+				c.applied.record(cmds[i].Pos, results[i].Connections())
+			}
 		}
 		clear(cmds)
 		for _, sp := range spans {

@@ -75,6 +75,11 @@
 // cluster's members (presence.go). PREFIX.list — cluster-wide listings by
 // request and a run of reply messages (listing.go has the format).
 //
+// PREFIX.hist.<channel> — with HISTORY_SIZE > 0, the cluster's history, a
+// JetStream stream (history.go, package jetstore): kept publishes are stored
+// there and republished by the broker to PREFIX.ch.<channel> with their
+// sequence (the position) in the Nats-Sequence header.
+//
 // # What the control port answers in cluster mode
 //
 // A send for a token of this gateway, and anything the token does not parse

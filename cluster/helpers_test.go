@@ -43,11 +43,24 @@ type broker struct {
 	t    *testing.T
 	port int
 	srv  *server.Server
+	js   string // JetStream store directory ("": JetStream off)
 }
 
 func startBroker(t *testing.T) *broker {
 	t.Helper()
-	b := &broker{t: t, port: -1}
+	return startBrokerWith(t, "")
+}
+
+// startJetStream is an embedded broker with JetStream on (file storage in a
+// directory of the test's, kept across a restart).
+func startJetStream(t *testing.T) *broker {
+	t.Helper()
+	return startBrokerWith(t, t.TempDir())
+}
+
+func startBrokerWith(t *testing.T, jsDir string) *broker {
+	t.Helper()
+	b := &broker{t: t, port: -1, js: jsDir}
 	b.start()
 	b.port = b.srv.Addr().(*net.TCPAddr).Port
 	t.Cleanup(func() {
@@ -61,7 +74,8 @@ func startBroker(t *testing.T) *broker {
 
 func (b *broker) start() {
 	b.t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: b.port, NoLog: true, NoSigs: true})
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: b.port, NoLog: true, NoSigs: true,
+		JetStream: b.js != "", StoreDir: b.js})
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -115,6 +115,16 @@ func (c *Cluster) Do(cmds []loop.Command, results []loop.CmdResult) error {
 	for i := range cmds {
 		cmd := &cmds[i]
 		results[i].Status = 200
+		if cmd.Publish && cmd.Event != nil && c.opts.History != nil {
+			// Kept: through the history, delivered here from its copy, in
+			// order with what came before and after in this request.
+			flushOpen()
+			flushLocal(i)
+			if firstEr == nil {
+				firstEr = c.publishKept(cmd, &results[i])
+			}
+			continue
+		}
 		if cmd.Publish {
 			flushOpen()
 			if firstEr == nil {

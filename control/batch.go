@@ -36,9 +36,11 @@ func (s *Server) batch(w http.ResponseWriter, body []byte) {
 		}
 	}
 	results := make([]loop.CmdResult, len(cmds))
-	if len(cmds) > 0 && s.opts.Gateway.Do(cmds, results) != nil {
-		writeError(w, errLoopsBusy)
-		return
+	if len(cmds) > 0 {
+		if err := s.opts.Gateway.Do(cmds, results); err != nil {
+			writeError(w, doError(err))
+			return
+		}
 	}
 	for k, i := range index {
 		errs[i] = resultError(&results[k])

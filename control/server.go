@@ -44,8 +44,9 @@ type Gateway interface {
 	ListStreams(ctx context.Context, q loop.StreamQuery, emit func([]byte) error) (missing []uint16, err error)
 	// ChannelCounts counts the streams bound to each channel.
 	ChannelCounts(ctx context.Context, cluster bool) (counts map[string]int64, missing []uint16, err error)
-	// Position is the latest published event's position (ok false: history off).
-	Position() (id string, ok bool)
+	// Position is the latest published event's position (loop.ErrHistoryOff:
+	// history off).
+	Position(ctx context.Context) (id string, err error)
 }
 
 // Options configure the control server.
@@ -158,8 +159,8 @@ func (s *Server) single(w http.ResponseWriter, body []byte, publish bool) {
 	}
 	cmds := []loop.Command{s.toLoop(&cmd)}
 	results := make([]loop.CmdResult, 1)
-	if s.opts.Gateway.Do(cmds, results) != nil {
-		writeError(w, errLoopsBusy)
+	if err := s.opts.Gateway.Do(cmds, results); err != nil {
+		writeError(w, doError(err))
 		return
 	}
 	if e := resultError(&results[0]); e != nil {
@@ -249,16 +250,37 @@ func appendError(b []byte, e *apiError) []byte {
 	return append(b, "}}"...)
 }
 
+// positionTimeout bounds GET /internal/position (in cluster mode one broker
+// round trip).
+const positionTimeout = 5 * time.Second
+
 var errHistoryOff = &apiError{404, "HISTORY_OFF", "History is off (HISTORY_SIZE=0): there are no positions"}
 
 // position answers {"id":"<position>"}: the latest published event's, for a
 // page rendered at a known position (CONTRACT.md section 9).
 func (s *Server) position(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.opts.Gateway.Position()
-	if !ok {
+	ctx, cancel := context.WithTimeout(r.Context(), positionTimeout)
+	defer cancel()
+	id, err := s.opts.Gateway.Position(ctx)
+	switch {
+	case errors.Is(err, loop.ErrHistoryOff):
 		writeError(w, errHistoryOff)
+		return
+	case err != nil:
+		writeError(w, &apiError{503, "HISTORY_UNAVAILABLE", "The history did not answer: " + err.Error()})
 		return
 	}
 	b := append([]byte(`{"id":`), sse.AppendJSONString(nil, id)...)
 	writeJSON(w, 200, append(b, '}'))
+}
+
+var errHistoryUnavailable = &apiError{503, "HISTORY_UNAVAILABLE", "The history (JetStream) did not answer: the publish may not have been kept"}
+
+// doError is the answer to a Do that failed: the history did not answer,
+// or the loops (or the broker) did not in time.
+func doError(err error) *apiError {
+	if errors.Is(err, loop.ErrHistoryUnavailable) {
+		return errHistoryUnavailable
+	}
+	return errLoopsBusy
 }

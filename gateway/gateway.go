@@ -115,8 +115,12 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 	}
 	g.publicAdr = addr
 	if cfg.NATSURL != "" {
-		g.Cluster, err = cluster.Connect(cluster.Options{URL: cfg.NATSURL, Prefix: cfg.NATSSubjectPrefix,
-			NodeID: cfg.NodeID, Name: "ssegw " + addr + " control " + cfg.ControlAddr, Logger: log})
+		copts := cluster.Options{URL: cfg.NATSURL, Prefix: cfg.NATSSubjectPrefix,
+			NodeID: cfg.NodeID, Name: "ssegw " + addr + " control " + cfg.ControlAddr, Logger: log}
+		if cfg.HistorySize > 0 { // the cluster's history lives in JetStream
+			copts.History = &cluster.HistoryOptions{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes, Format: cfg.EventFormat}
+		}
+		g.Cluster, err = cluster.Connect(copts)
 		if err != nil {
 			return nil, err
 		}
@@ -160,11 +164,9 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		}
 		return reasons
 	}
-	if cfg.HistorySize > 0 {
-		if cfg.NATSURL != "" {
-			g.stopCallbacks()
-			return nil, errors.New("HISTORY_SIZE: history in cluster mode (NATS_URL) is not available in this build")
-		}
+	if cfg.HistorySize > 0 && g.Cluster != nil {
+		lopts.Resumer = g.Cluster
+	} else if cfg.HistorySize > 0 {
 		if g.History, err = history.New(history.Options{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, MaxBytes: cfg.HistoryMaxBytes}); err != nil {
 			g.stopCallbacks()
 			return nil, fmt.Errorf("HISTORY_SIZE: %w", err)
@@ -186,7 +188,7 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		return nil, fmt.Errorf("control listener: %w", err)
 	}
 	g.Control = control.New(control.Options{Token: cfg.ControlToken, Gateway: g.gatewayMetrics(commands), Format: cfg.EventFormat, Logger: log,
-		History: g.History != nil})
+		History: cfg.HistorySize > 0})
 	go func() { g.engineErr <- g.Loop.Run() }()
 	select {
 	case <-g.Loop.Booted():

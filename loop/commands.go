@@ -25,6 +25,7 @@ const (
 	opQueueReady                  // a stream's RabbitMQ queue consumes (close: again, after a reconnect)
 	opQueueFailed                 // a stream's RabbitMQ queue could not be set up
 	opDeliver                     // a message from a stream's RabbitMQ queue (queues.go)
+	opReplayChunk                 // a chunk of a replay run off the loop (resume.go)
 	opDone                        // already applied out of order (see expedite)
 )
 
@@ -42,6 +43,7 @@ type op struct {
 	list    *listReq
 	done    func(written bool) // opDeliver: the transport's ack/requeue
 	pos     uint64             // opPublish with history on: the event's position (resume.go)
+	chunk   *replayChunk       // opReplayChunk
 }
 
 // Command is one backend command (CONTRACT.md 6.1 and 6.2), validated by the
@@ -56,6 +58,9 @@ type Command struct {
 	// itself instead of Frame: Do gives it its position as id and encodes
 	// it under the history's order lock (CONTRACT.md section 9).
 	Event *sse.Event
+	// Pos is a publish's position given elsewhere (the cluster's history):
+	// its frame already carries it as id.
+	Pos uint64
 }
 
 // CmdResult is the outcome of one Command.
@@ -153,6 +158,9 @@ func (s *Server) planSend(c *Command, res *CmdResult, w *waiter, loops []*loopSt
 
 func (s *Server) planPublish(c *Command, res *CmdResult, w *waiter, loops []*loopState, batches [][]op, app *history.Appender) int32 {
 	pos := s.keep(c, res, app)
+	if pos == 0 {
+		pos = c.Pos
+	}
 	if len(loops) == 0 {
 		if c.Frame != nil {
 			c.Frame.Release()
@@ -240,6 +248,8 @@ func (ls *loopState) apply(o *op, now int64) {
 		ls.queueFailed(o, now)
 	case opDeliver:
 		ls.applyDeliver(o)
+	case opReplayChunk:
+		ls.applyReplayChunk(o, now)
 	case opDone:
 	case opStats:
 		o.res.conns.Add(int64(len(ls.conns) - len(ls.free)))

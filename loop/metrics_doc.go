@@ -53,6 +53,7 @@ var _ = metricsdoc.Describe(
 
 	metricsdoc.Counter("ssegw_replays_total", "Streams that resumed from a position and replayed the history after it."),
 	metricsdoc.Counter("ssegw_replayed_messages_total", "Kept messages written to resuming streams."),
+	metricsdoc.Counter("ssegw_replay_failures_total", "Resuming streams ended with a retry hint because the cluster's history did not answer."),
 	metricsdoc.Counter("ssegw_resyncs_total", "Resuming streams told to reload their state (event: resync), by reason (unknown, truncated)."),
 	metricsdoc.Gauge("ssegw_history_messages", "Messages kept in the history (HISTORY_SIZE per channel)."),
 	metricsdoc.Gauge("ssegw_history_bytes", "Memory of the kept messages, charged against HISTORY_MAX_BYTES."),

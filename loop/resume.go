@@ -1,6 +1,8 @@
 package loop
 
 import (
+	"context"
+	"errors"
 	"math"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -38,13 +40,127 @@ import (
 // half speed but never stops it (and heartbeats, advanced first, never wait).
 const replayShare = stepBudget / 2
 
-// replayAll is the skip value of a stream whose replay is still running.
-const replayAll = math.MaxUint64
+// replayAll is the skip value of a stream whose replay is still running on
+// the loop (the history in memory): live frames are skipped, the replay
+// writes them. replayHold is that of a stream whose replay runs elsewhere
+// (the cluster's, in JetStream): live frames are held (setup.go) until it
+// says how far it got.
+const (
+	replayAll  = math.MaxUint64
+	replayHold = math.MaxUint64 - 1
+)
+
+// Resumer is the cluster's history (package cluster over package jetstore):
+// it replays off the loops, since it talks to the broker.
+type Resumer interface {
+	// Replay starts replaying a stream's channels after a position (it
+	// checks the epoch itself); it must not block. Its results come back
+	// through Server.ReplayChunk. False: it cannot now (the stream is ended
+	// with a retry hint and comes back with the same position).
+	Replay(t [16]byte, after history.Position, channels []string) bool
+}
+
+// ReplayStatus is how far an asynchronous replay got (Server.ReplayChunk).
+type ReplayStatus uint8
+
+const (
+	ReplayMore      ReplayStatus = iota // frames follow in later chunks
+	ReplayDone                          // caught up through the chunk's position
+	ReplayTruncated                     // messages after the position were dropped: resync
+	ReplayUnknown                       // the position is of another history: resync
+	ReplayFailed                        // the history did not answer: end the stream with a retry hint
+)
+
+// ReplayFrame is one replayed message for Server.ReplayChunk.
+type ReplayFrame struct {
+	Frame *Frame // one reference, owned by the chunk
+	Close bool
+}
+
+// replayChunk is one ReplayChunk call as an op carries it.
+type replayChunk struct {
+	frames  []ReplayFrame
+	status  ReplayStatus
+	through uint64
+	going   bool // answer: the stream still waits for more
+}
+
+// ReplayChunk hands one chunk of an asynchronous replay to the stream's loop
+// and waits (at most commandWait) until it is written. through is, with
+// ReplayDone, the position the replay caught up to. It reports whether the
+// stream is still replaying (false: it ended, stop). Any goroutine but a
+// loop's.
+func (s *Server) ReplayChunk(t [16]byte, frames []ReplayFrame, st ReplayStatus, through uint64) bool {
+	rc := &replayChunk{frames: frames, status: st, through: through}
+	loops := s.allLoops()
+	if token(t).loopIndex() >= len(loops) {
+		releaseReplayFrames(frames)
+		return false
+	}
+	if err := loops[token(t).loopIndex()].run(context.Background(), op{kind: opReplayChunk, token: token(t), chunk: rc}); err != nil {
+		return false // a wedged loop: the frames are its to release when it gets to them
+	}
+	return rc.going
+}
+
+func releaseReplayFrames(frames []ReplayFrame) {
+	for i := range frames {
+		if frames[i].Frame != nil {
+			frames[i].Frame.Release()
+			frames[i].Frame = nil
+		}
+	}
+}
+
+// applyReplayChunk writes one chunk of an asynchronous replay on the loop.
+func (ls *loopState) applyReplayChunk(o *op, now int64) {
+	rc := o.chunk
+	defer o.w.finish()
+	cs := ls.lookup(o.token)
+	if cs == nil || cs.state != stStream || !cs.has(fSetup) || ls.skips[cs.slot] != replayHold {
+		releaseReplayFrames(rc.frames)
+		return
+	}
+	for i := range rc.frames {
+		f := &rc.frames[i]
+		if cs.state == stStream {
+			ls.writeFrame(cs, f.Frame)
+			replayedMessages.Inc()
+			if f.Close {
+				ls.endStream(cs, ReasonServerClosed, now)
+			}
+		}
+		f.Frame.Release()
+		f.Frame = nil
+	}
+	if cs.state != stStream {
+		return
+	}
+	switch rc.status {
+	case ReplayMore:
+		rc.going = true
+		return
+	case ReplayDone:
+		ls.skips[cs.slot] = rc.through
+	case ReplayTruncated, ReplayUnknown:
+		reason := resyncTruncated
+		if rc.status == ReplayUnknown {
+			reason = resyncUnknown
+		}
+		ls.resync(cs, reason)
+		delete(ls.skips, cs.slot) // what was held follows the resync: the page reloads first
+	case ReplayFailed:
+		ls.retryLater(cs, now)
+		return
+	}
+	ls.endSetupTask(cs, now)
+}
 
 // Replay metrics.
 var (
 	replaysStarted   = metrics.NewCounter(`ssegw_replays_total`)
 	replayedMessages = metrics.NewCounter(`ssegw_replayed_messages_total`)
+	replayFailures   = metrics.NewCounter(`ssegw_replay_failures_total`)
 	resyncs          = [...]*metrics.Counter{
 		resyncUnknown:   metrics.NewCounter(`ssegw_resyncs_total{reason="unknown"}`),
 		resyncTruncated: metrics.NewCounter(`ssegw_resyncs_total{reason="truncated"}`),
@@ -90,8 +206,8 @@ func resumePosition(r *callback.Result, pend *pending) (string, bool) {
 // (a setup task, counted in pend.setup) or, for a position that is not of
 // this history, the resync event at once.
 func (ls *loopState) startResume(cs *conn, pend *pending, r *callback.Result) {
-	h := ls.srv.opts.History
-	if h == nil || len(r.Bindings) == 0 {
+	h, rs := ls.srv.opts.History, ls.srv.opts.Resumer
+	if (h == nil && rs == nil) || len(r.Bindings) == 0 {
 		return
 	}
 	text, ok := resumePosition(r, pend)
@@ -99,12 +215,21 @@ func (ls *loopState) startResume(cs *conn, pend *pending, r *callback.Result) {
 		return
 	}
 	pos, err := history.ParsePosition(text)
-	if err != nil || pos.Epoch != h.Epoch() {
+	if err != nil || (h != nil && pos.Epoch != h.Epoch()) {
 		ls.resync(cs, resyncUnknown)
 		return
 	}
 	replaysStarted.Inc()
 	pend.setup++
+	if rs != nil { // the cluster's history: off the loop; live frames held meanwhile
+		ls.skips[cs.slot] = replayHold
+		if !rs.Replay(cs.token, pos, boundNames(cs)) {
+			pend.setup--
+			delete(ls.skips, cs.slot)
+			ls.retryLater(cs, ls.now())
+		}
+		return
+	}
 	ls.skips[cs.slot] = replayAll
 	ls.replays = append(ls.replays, &replay{cs: cs, tok: cs.token, after: pos, channels: boundNames(cs)})
 }
@@ -198,8 +323,8 @@ func (ls *loopState) skipLive(cs *conn, pos uint64) bool {
 		return false
 	}
 	through, ok := ls.skips[cs.slot]
-	if !ok {
-		return false
+	if !ok || through == replayHold {
+		return false // not resumed, or its replay runs elsewhere: hold (setup.go)
 	}
 	if pos <= through {
 		return true
@@ -218,16 +343,33 @@ func (ls *loopState) forgetResume(cs *conn) {
 // keepLastEventID copies a request's Last-Event-ID when history is on (a
 // replay may need it once the connect callback answers).
 func (ls *loopState) keepLastEventID(p *pending, id []byte, present bool) {
-	if ls.srv.opts.History != nil && present {
+	if (ls.srv.opts.History != nil || ls.srv.opts.Resumer != nil) && present {
 		p.lastEventID, p.hasLastEventID = string(id), true
 	}
 }
 
 // Position is the position of the latest publish kept in the history (GET
 // /internal/position); ok is false with history off.
-func (s *Server) Position() (pos string, ok bool) {
+func (s *Server) Position(context.Context) (string, error) {
 	if s.opts.History == nil {
-		return "", false
+		return "", ErrHistoryOff
 	}
-	return s.opts.History.Head().String(), true
+	return s.opts.History.Head().String(), nil
+}
+
+// ErrHistoryOff answers a position asked of a gateway without history.
+var ErrHistoryOff = errors.New("loop: history is off (HISTORY_SIZE=0)")
+
+// ErrHistoryUnavailable: the cluster's history did not answer (a publish
+// that was to be kept, a position).
+var ErrHistoryUnavailable = errors.New("loop: the history is not available")
+
+// retryLater ends a resuming stream whose replay could not run: nothing
+// could be proven, so it gets a retry hint and comes back with the same
+// position once the history answers.
+func (ls *loopState) retryLater(cs *conn, now int64) {
+	replayFailures.Inc()
+	ls.writeMessage(cs, appendRetry(ls.rng.between(drainRetryMin, drainRetryMax)))
+	cs.clear(fKeepAlive)
+	ls.endStream(cs, ReasonServerClosed, now)
 }

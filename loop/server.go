@@ -45,8 +45,12 @@ type Options struct {
 	ConnectFailureStatus bool
 	// Queues is the RabbitMQ transport (nil: RabbitMQ mode off).
 	Queues Queues
-	// History keeps published events for resume (nil: HISTORY_SIZE=0).
+	// History keeps published events for resume (nil: HISTORY_SIZE=0, or
+	// cluster mode, where Resumer is the history).
 	History *history.History
+	// Resumer replays from the cluster's history (nil unless cluster mode
+	// with HISTORY_SIZE > 0).
+	Resumer Resumer
 
 	// NodeID is carried in every token, so a cluster can route a command to
 	// the gateway that holds the stream (0 when running alone).

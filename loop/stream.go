@@ -182,6 +182,9 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 	}
 	ls.bind(cs, r.Bindings)
 	ls.startResume(cs, pend, r)
+	if cs.state != stStream {
+		return // its replay could not start: ended with a retry hint
+	}
 	if pend.setup > 0 {
 		ls.beginSetup(cs, pend)
 		return
