@@ -163,6 +163,7 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 		cs.set(fQueue)
 		pend.setup++
 	}
+	ls.keepHead(cs)
 	cs.set(fOwesDisc)
 	cs.state = stStream
 	streamsOpened.Inc()
@@ -394,7 +395,9 @@ func (ls *loopState) sendDisconnect(cs *conn, r Reason) {
 	}
 	cs.clear(fOwesDisc)
 	disconnects[r].Inc()
-	ls.srv.opts.Callbacks.Disconnect(&callback.Job{Action: callback.ActionDisconnect, Reason: r.String(), Token: cs.token.String(), Head: cs.head})
+	head, kept := ls.takeHead(cs)
+	ls.srv.opts.Callbacks.Disconnect(&callback.Job{Action: callback.ActionDisconnect, Reason: r.String(), Token: cs.token.String(),
+		Head: head, Request: kept})
 }
 
 // closeNow ends a connection now (slow consumer, protocol error, write
