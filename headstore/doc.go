@@ -29,7 +29,8 @@
 // {"url":<target>,"headers":{}} or {"url":"","headers":{}}).
 //
 // Measured (BENCHMARKS.md, "Request heads"): the head Chromium's
-// EventSource sends with a 201-byte first-party cookie, 783 bytes, is kept
+// EventSource sends with a 197-byte first-party cookie (783 bytes as the bench
+// replays it) is kept
 // in 128 (its per-user cookie values and room id are most of that); the
 // bench's 1 KB browser-like head, the same for every stream, in 2; Keep
 // takes 2-3 µs for the Chromium head and Take under 1 µs, one allocation
