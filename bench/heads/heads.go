@@ -5,9 +5,10 @@
 // chromium-eventsource.http is the head headless Chromium's EventSource sent
 // on a same-origin page carrying a realistic first-party cookie (a
 // Django-style session and CSRF token, Google Analytics' two cookies, two
-// preferences: 201 bytes). clients.TestChromium captures it from the real
-// browser on every run, checks that the committed file still matches what
-// this Chromium sends, and rewrites it with SSEGW_UPDATE_HEADS=1.
+// preferences: a 197-byte Cookie value in a 785-byte head).
+// clients.TestChromium captures it from the real browser on every run, checks
+// that the committed file still matches what this Chromium sends, and
+// rewrites it with SSEGW_UPDATE_HEADS=1.
 //
 // What varies from one user to the next (Template.Vary): every run of at
 // least 6 digits in the request-target and the Referer (the room a page
