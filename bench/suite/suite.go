@@ -32,6 +32,7 @@ import (
 
 	"ssegw/bench/backend"
 	"ssegw/bench/fleet"
+	"ssegw/bench/heads"
 	"ssegw/bench/loadclient"
 	"ssegw/bench/procstat"
 	"ssegw/bench/scenario"
@@ -130,14 +131,17 @@ func (c *Config) defaults() error {
 
 // ServerRuns is everything measured against one server.
 type ServerRuns struct {
-	Name        string                  `json:"name"`
-	Hold        *scenario.HoldReport    `json:"hold,omitempty"`
-	HoldBrowser *scenario.HoldReport    `json:"hold_browser_headers,omitempty"`
-	Fanout      *scenario.FanoutReport  `json:"fanout,omitempty"`
-	Unicast     *scenario.UnicastReport `json:"unicast,omitempty"`
-	Storm       *scenario.StormReport   `json:"storm,omitempty"`
-	Churn       *scenario.ChurnReport   `json:"churn,omitempty"`
-	Errors      []string                `json:"errors,omitempty"`
+	Name        string               `json:"name"`
+	Hold        *scenario.HoldReport `json:"hold,omitempty"`
+	HoldBrowser *scenario.HoldReport `json:"hold_browser_headers,omitempty"`
+	// HoldChromium replays the head Chromium's EventSource sends (bench/heads),
+	// each stream with its own cookie values and room.
+	HoldChromium *scenario.HoldReport    `json:"hold_chromium_head,omitempty"`
+	Fanout       *scenario.FanoutReport  `json:"fanout,omitempty"`
+	Unicast      *scenario.UnicastReport `json:"unicast,omitempty"`
+	Storm        *scenario.StormReport   `json:"storm,omitempty"`
+	Churn        *scenario.ChurnReport   `json:"churn,omitempty"`
+	Errors       []string                `json:"errors,omitempty"`
 }
 
 // Results is one suite run.
@@ -353,6 +357,22 @@ func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string)
 		return fmt.Errorf("gateway hold --browser-headers: %w", err)
 	}
 	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --browser-headers",
+		n, s.cfg.Procs, s.cfg.Rate, ints(steps), s.cfg.HoldDuration))
+
+	s.quiesce(ctx, t, backendURL)
+	s.logf("gateway: hold %d streams with the Chromium head", n)
+	tpl, err := heads.Chromium(t.stream.String())
+	if err != nil {
+		return err
+	}
+	hc := s.common(t, n, nil)
+	hc.Client.Head = tpl
+	hold, err = scenario.Hold(ctx, scenario.HoldConfig{Common: hc, Steps: steps, Duration: s.cfg.HoldDuration})
+	r.HoldChromium = hold
+	if err != nil {
+		return fmt.Errorf("gateway hold --head chromium: %w", err)
+	}
+	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --head chromium",
 		n, s.cfg.Procs, s.cfg.Rate, ints(steps), s.cfg.HoldDuration))
 
 	s.quiesce(ctx, t, backendURL)
