@@ -90,6 +90,7 @@ func TestDisconnectCarriesTheHeadAsReceived(t *testing.T) {
 	if st, err := g.Loop.Stats(); err != nil || st.HeadPieces == 0 {
 		t.Fatalf("loop stats %+v, %v: no head piece shared among %d streams", st, err, len(hs))
 	}
+	checkListing(t, g, hs, false)
 	for _, c := range clients {
 		c.conn.Close()
 	}
@@ -177,6 +178,7 @@ func TestDisconnectRequestSetting(t *testing.T) {
 				}
 				clients = append(clients, c)
 			}
+			checkListing(t, g, hs[:len(hs)-1], mode == "none")
 			pend := dial(t, g.PublicAddr())
 			pend.send(last)
 			waitFor(t, "every connect", 10*time.Second, func() bool { return b.count("connect") == len(hs) })
@@ -193,6 +195,39 @@ func TestDisconnectRequestSetting(t *testing.T) {
 			checkRequests(t, b, hs, want)
 			assertIdle(t, g)
 		})
+	}
+}
+
+// checkListing: /internal/streams names each open stream's url from what
+// its loop keeps ("" when it keeps nothing, DISCONNECT_REQUEST=none).
+func checkListing(t *testing.T, g *gw, hs []string, none bool) {
+	t.Helper()
+	want := map[string]int{}
+	for _, h := range hs {
+		u := targetOf(h)
+		if none {
+			u = ""
+		}
+		want[u]++
+	}
+	var lines []streamLine
+	waitFor(t, "every stream ready in the listing", 10*time.Second, func() bool {
+		_, _, lines = listStreams(t, g.ControlAddr(), "")
+		ready := 0
+		for _, l := range lines {
+			if l.State == "ready" {
+				ready++
+			}
+		}
+		return ready == len(hs)
+	})
+	for _, l := range lines {
+		want[l.URL]--
+	}
+	for u, n := range want {
+		if n != 0 {
+			t.Fatalf("listing: url %q %d times more than the streams opened (none: %v)", u, -n, none)
+		}
 	}
 }
 

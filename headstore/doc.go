@@ -59,7 +59,9 @@
 // the plain copy; when the stream ends, it calls Take while it makes the
 // disconnect job, and the worker gets a plain head again. A stream that
 // never got to Keep (its client left while the connect was pending) hands
-// its plain head to Take, which serves both.
+// its plain head to Take, which serves both. The listing of live streams
+// (GET /internal/streams) reads each url with Target, from any form (with
+// None there is none: the listing shows "").
 //
 // Limits (limits.go): the table's pieces and bytes are bounded, past the
 // bounds a piece simply stays in the stream's own form; pieces shorter than

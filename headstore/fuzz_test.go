@@ -35,6 +35,9 @@ func FuzzKeepTake(f *testing.F) {
 				if got := s.Restore(k); !bytes.Equal(got, h) {
 					t.Fatalf("restored %q, want %q", got, h)
 				}
+				if got, want := s.Target(k), target(h); !bytes.Equal(got, want) {
+					t.Fatalf("Target %q, want %q", got, want)
+				}
 				all = append(all, kept{h, k})
 			}
 		}

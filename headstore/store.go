@@ -1,6 +1,9 @@
 package headstore
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // The first byte of a kept form. A head that httpparse accepted never starts
 // with a control byte, so Take tells a kept form from a plain head by it.
@@ -15,6 +18,7 @@ type Store struct {
 	mode Mode
 	t    *table
 	enc  encoder // scratch, reused by every Keep
+	line []byte  // scratch of Target
 }
 
 // New makes the Store of one event loop.
@@ -63,6 +67,63 @@ func (s *Store) Take(kept []byte) []byte {
 		return nil
 	}
 	return kept
+}
+
+// Target returns the request-target of a stream's head, whatever form its
+// head is in (what Keep returned, or the plain head while its connect is
+// pending); empty in None mode. The result may alias the store's scratch
+// space: it is valid until the next call on the store.
+func (s *Store) Target(kept []byte) []byte {
+	if len(kept) == 0 {
+		return nil
+	}
+	switch kept[0] {
+	case formURL:
+		return kept[1:]
+	case formCompact:
+		s.line = s.restoreLine(s.line[:0], kept)
+		return target(s.line)
+	}
+	return target(kept)
+}
+
+// restoreLine appends the head of a compact form up to the end of its
+// request line (the line after an empty first one).
+func (s *Store) restoreLine(dst, kept []byte) []byte {
+	start := len(dst)
+	for p := 1; p < len(kept); {
+		v, k := binary.Uvarint(kept[p:])
+		p += k
+		if v&1 == 1 {
+			kind, n := int(v>>1)&3, int(v>>3)
+			size := packedLen(kind, n)
+			if kind == litRaw {
+				dst = append(dst, kept[p:p+size]...)
+			} else {
+				dst = appendUnpacked(dst, kind, n, kept[p:p+size])
+			}
+			p += size
+		} else {
+			dst = append(dst, s.t.piece(uint32(v>>1))...)
+		}
+		if hasRequestLine(dst[start:]) {
+			return dst
+		}
+	}
+	return dst
+}
+
+// hasRequestLine reports whether b holds a whole request line (after the
+// empty line a client may send first).
+func hasRequestLine(b []byte) bool {
+	line, rest := cutLine(b)
+	if len(line) == len(b) {
+		return false // no line feed yet
+	}
+	if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+		return bytes.IndexByte(rest, '\n') >= 0
+	}
+	return true
 }
 
 // Restore returns the exact head of a compact form without releasing it.

@@ -270,3 +270,30 @@ func TestEveryTableSharesTheFleetsPieces(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetOfEveryForm: the listing of live streams reads the url from
+// whatever a stream keeps.
+func TestTargetOfEveryForm(t *testing.T) {
+	hs := chromium(t, 20)
+	for i := range 40 {
+		hs = append(hs, mixed(i))
+	}
+	for _, m := range []Mode{Full, URL, None} {
+		s := New(m)
+		for round := range 3 { // later rounds keep heads whose pieces are shared
+			for _, h := range hs {
+				want := target(h)
+				if m == None {
+					want = nil
+				}
+				k := s.Keep(h)
+				if got := s.Target(k); !bytes.Equal(got, want) {
+					t.Fatalf("%v round %d: Target(kept) %q, want %q (head %q)", m, round, got, want, h)
+				}
+				if got := s.Target(h); !bytes.Equal(got, target(h)) {
+					t.Fatalf("%v: Target(plain) %q, want %q", m, got, target(h))
+				}
+			}
+		}
+	}
+}

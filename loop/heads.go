@@ -12,7 +12,8 @@ import (
 // by default (DISCONNECT_REQUEST=full), the request-target (url) or nothing
 // (none). Both swaps run on the loop: keepHead when the connect is accepted
 // (the worker is done with the plain copy by then), takeHead when the
-// disconnect job is made.
+// disconnect job is made. The listing of live streams reads the url from
+// whatever the stream keeps (listing.go, Store.Target).
 
 // requestKept is what a disconnect carries, by what the store keeps.
 var requestKept = [...]callback.Request{
