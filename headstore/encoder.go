@@ -61,6 +61,9 @@ func (e *encoder) compact(t *table, head []byte) []byte {
 			first = false
 		}
 		off = end
+		if e.lit > off && !first { // a block took the lines up to lit: go on at the line it ends in
+			off = bytes.LastIndexByte(head[:e.lit], '\n') + 1
+		}
 	}
 	e.flush(len(head))
 	e.closeRun()
@@ -73,10 +76,29 @@ func (e *encoder) compact(t *table, head []byte) []byte {
 
 // try shares src[off:end] if the table takes it: the pending literal up to
 // off is written, then the reference. Pieces are tried in order.
+//
+// A shared piece that began a block the last time it started a run is
+// checked against that block: if the head goes on with the block's bytes,
+// the block is taken at once and the encoder jumps past it (the pieces it
+// holds are not looked up one by one; this is most of a browser's head).
+// Pieces inside a block taken that way report success; a piece that starts
+// inside it and ends after it fails, so its bytes past the block become a
+// literal.
 func (e *encoder) try(off, end int) bool {
+	if off < e.lit {
+		return end <= e.lit
+	}
 	id, ok := e.t.ref(e.src[off:end])
 	if !ok {
 		return false
+	}
+	for {
+		b, ok := e.t.hinted(id, e.src[off:])
+		if !ok {
+			break
+		}
+		e.t.release(id) // the block holds it
+		id, end = b, off+len(e.t.piece(b))
 	}
 	e.flush(off)
 	if e.runN == 0 {
@@ -103,6 +125,8 @@ func (e *encoder) closeRun() {
 	if !ok {
 		return
 	}
+	v, _ := binary.Uvarint(members)
+	e.t.hint(uint32(v>>1), id)
 	if !created {
 		forRefs(members, e.t.release)
 	}

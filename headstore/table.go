@@ -14,13 +14,19 @@ type table struct {
 	seen    [seenSlots]uint64 // hashes of pieces seen once and not yet shared (0: empty)
 	seed    maphash.Seed
 	limits  limits
+	gen     uint32 // counts pieces added, so a stale id is told from a reused one
 }
 
 type entry struct {
 	piece   string
 	refs    uint32   // 0: the id is free
+	gen     uint32   // table.gen when the piece was added
 	members []uint32 // a block: the pieces it is made of, each holding a reference of the block's
+	next    pieceRef // the block this piece began when last seen first in a run (a hint; may be stale)
 }
+
+// pieceRef names one piece as it was when named: a reused id has another gen.
+type pieceRef struct{ id, gen uint32 }
 
 // limits are the table's bounds (the constants in limits.go; tests lower them).
 type limits struct {
@@ -79,7 +85,8 @@ func (t *table) add(piece string, members []uint32) uint32 {
 		id = uint32(len(t.entries))
 		t.entries = append(t.entries, entry{})
 	}
-	t.entries[id] = entry{piece: piece, refs: 1, members: members}
+	t.gen++
+	t.entries[id] = entry{piece: piece, refs: 1, gen: t.gen, members: members}
 	t.ids[piece] = id
 	t.bytes += len(piece)
 	t.refs++
@@ -105,6 +112,28 @@ func (t *table) release(id uint32) {
 	for _, m := range members { // a block lets go of its members
 		t.release(m)
 	}
+}
+
+// hint records that the run of pieces starting with piece first made up
+// block.
+func (t *table) hint(first, block uint32) {
+	t.entries[first].next = pieceRef{block, t.entries[block].gen}
+}
+
+// hinted returns the block that the piece id began last time, with one more
+// reference on it, if that block is still live and src starts with it.
+func (t *table) hinted(id uint32, src []byte) (uint32, bool) {
+	h := t.entries[id].next
+	if h.gen == 0 || int(h.id) >= len(t.entries) {
+		return 0, false
+	}
+	b := &t.entries[h.id]
+	if b.refs == 0 || b.gen != h.gen || len(src) < len(b.piece) || string(src[:len(b.piece)]) != b.piece {
+		return 0, false
+	}
+	b.refs++
+	t.refs++
+	return h.id, true
 }
 
 // piece is the bytes of a live id.
