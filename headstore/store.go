@@ -19,6 +19,7 @@ type Store struct {
 	t    *table
 	enc  encoder // scratch, reused by every Keep
 	line []byte  // scratch of Target
+	pool pool    // plain copies of pending heads, recycled (pool.go)
 }
 
 // New makes the Store of one event loop.

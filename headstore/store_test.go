@@ -297,3 +297,56 @@ func TestTargetOfEveryForm(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainCopiesAreRecycled: the loop's copy of a pending head comes from a
+// pool that accepted streams refill, so a storm's heads cost no allocation
+// but their compact forms.
+func TestPlainCopiesAreRecycled(t *testing.T) {
+	s := New(Full)
+	hs := chromium(t, 600)
+	for _, h := range hs[:100] {
+		p := s.Plain(h)
+		if !bytes.Equal(p, h) {
+			t.Fatalf("Plain %q, want %q", p, h)
+		}
+		k := s.Keep(p)
+		s.Recycle(p)
+		if got := s.Take(k); !bytes.Equal(got, h) {
+			t.Fatalf("after recycling: %q, want %q", got, h)
+		}
+	}
+	for _, h := range hs[100:110] {
+		_ = s.Keep(h) // streams that stay, so the common pieces stay shared
+	}
+	i := 110
+	if n := testing.AllocsPerRun(200, func() {
+		p := s.Plain(hs[i])
+		s.Take(s.Keep(p))
+		s.Recycle(p)
+		i++
+	}); n > 2 {
+		t.Fatalf("Plain+Keep+Take+Recycle: %v allocations, want 2 (the kept form, the restored head)", n)
+	}
+	// The pool is bounded: recycling many buffers keeps at most maxPoolBytes.
+	var bufs [][]byte
+	for range 2 * maxPoolBytes / 1024 {
+		bufs = append(bufs, s.Plain(hs[0]))
+	}
+	for _, b := range bufs {
+		s.Recycle(b)
+	}
+	if s.pool.bytes > maxPoolBytes {
+		t.Fatalf("pool holds %d bytes, bound %d", s.pool.bytes, maxPoolBytes)
+	}
+	// Short heads and copies made elsewhere are not pooled.
+	short := []byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	s.Recycle(s.Plain(short))
+	s.Recycle(append([]byte(nil), hs[0]...))
+	for _, l := range s.pool.free {
+		for _, b := range l {
+			if cap(b) < minPooled || cap(b)&(cap(b)-1) != 0 {
+				t.Fatalf("pooled a buffer of cap %d", cap(b))
+			}
+		}
+	}
+}

@@ -6,7 +6,8 @@ import (
 )
 
 // A stream's request head is needed twice: by the connect callback, which a
-// callback worker encodes from the plain copy made when the stream opened,
+// callback worker encodes from the plain copy made when the stream opened
+// (Store.Plain: from a pool the accepted streams give their copies back to),
 // and by the disconnect callback at its end. In between, the loop keeps only
 // what its head store (package headstore) makes of the head: the compact form
 // by default (DISCONNECT_REQUEST=full), the request-target (url) or nothing
@@ -25,7 +26,9 @@ var requestKept = [...]callback.Request{
 // keepHead replaces the plain head of an accepted stream by what the loop
 // keeps of it.
 func (ls *loopState) keepHead(cs *conn) {
-	cs.head = ls.heads.Keep(cs.head)
+	plain := cs.head
+	cs.head = ls.heads.Keep(plain)
+	ls.heads.Recycle(plain) // the connect callback is done with it
 }
 
 // takeHead returns what the stream's disconnect callback carries (see

@@ -46,7 +46,7 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 		ls.shed(cs, shedOverloaded, chunked, now)
 		return
 	}
-	cs.head = append(make([]byte, 0, len(head)), head...)
+	cs.head = ls.heads.Plain(head) // for the connect callback; kept compact once accepted (heads.go)
 	cs.opened = now
 	cs.token = ls.tokens.next(s.opts.NodeID, ls.idx, cs.slot)
 	if chunked {
