@@ -98,6 +98,10 @@ type Config struct {
 	ReopenShed  bool
 	ReopenGroup int
 	RetryCap    time.Duration
+	// NoRead makes streams stop reading once their response head arrived,
+	// like a client that stalls: the server's send buffers fill (for the
+	// kernel memory figures of README.md "Sizing").
+	NoRead bool
 }
 
 // withDefaults fills zero values and validates.

@@ -94,3 +94,55 @@ func inSpans(spans []heads.Span, i int) bool {
 	}
 	return false
 }
+
+// TestNoReadStallsTheStream: with NoRead a stream takes its response head
+// and then reads nothing, so the server's writes stop once the kernel's
+// buffers are full.
+func TestNoReadStallsTheStream(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	written := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = bufio.NewReader(c).ReadString('\n')
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"))
+		chunk := bytes.Repeat([]byte("data: x\n\n"), 7000)
+		n := 0
+		for n < 64<<20 { // a reading client takes all of it
+			_ = c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+			k, err := c.Write(chunk)
+			n += k
+			if err != nil {
+				break
+			}
+		}
+		written <- n
+	}()
+	c, err := loadclient.New(loadclient.Config{Target: netip.MustParseAddrPort(ln.Addr().String()), NoRead: true, MaxDuration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Open(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-written:
+		if n >= 64<<20 {
+			t.Fatalf("the server wrote %d bytes to a stream that does not read", n)
+		}
+		t.Logf("the server's writes stalled after %d bytes (kernel buffers)", n)
+	case <-time.After(testWait):
+		t.Fatal("server writes never stalled")
+	}
+	if got := c.Counters(0).Bytes; got > 1<<20 {
+		t.Fatalf("client read %d bytes", got)
+	}
+}
