@@ -32,17 +32,17 @@
 // EventSource sends with a 197-byte first-party cookie (783 bytes as the bench
 // replays it) is kept
 // in 128 (its per-user cookie values and room id are most of that); the
-// bench's 1 KB browser-like head, the same for every stream, in 2; Keep
-// takes 2-3 µs for the Chromium head and Take under 1 µs, one allocation
-// each (the kept form, the restored head).
+// bench's 1 KB browser-like head, the same for every stream, in 2. Keep
+// takes 1.7-1.9 µs for the Chromium head (0.1-0.25 µs for the others) and
+// Take about 1 µs, one allocation each (the kept form, the restored head).
 //
 // # Why this form
 //
 // The alternative was dictionary compression with a well-kept library:
 // klauspost/compress's zstd at its fastest level, with a dictionary as good
 // as it gets (a head of the very same browser). It keeps the Chromium head
-// in about the same bytes (134), but costs 12 µs and 4 allocations to
-// compress and 8 µs to decompress, against 2-3 µs and 1 µs here
+// in about the same bytes (134), but costs 12-13 µs and 3 allocations to
+// compress and 3.5-3.8 µs to decompress, against 1.7-1.9 µs and 1 µs here
 // (store_timing_test.go measures both in one run); it needs a dictionary
 // made in advance for the browsers a deployment sees, where the table
 // learns them from the traffic; and a dictionary cannot drop the bytes no
