@@ -347,33 +347,13 @@ func (s *suiteRun) holdAndFanout(ctx context.Context, t target, r *ServerRuns) e
 
 func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string) error {
 	n, r := s.cfg.Streams, s.res.Gateway
-	s.quiesce(ctx, t, backendURL)
-	s.logf("gateway: hold %d streams with browser headers", n)
-	steps := []int{0, n / 3, n}
-	hold, err := scenario.Hold(ctx, scenario.HoldConfig{Common: s.common(t, n, scenario.BrowserHeaders()), Steps: steps,
-		Duration: s.cfg.HoldDuration})
-	r.HoldBrowser = hold
-	if err != nil {
-		return fmt.Errorf("gateway hold --browser-headers: %w", err)
-	}
-	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --browser-headers",
-		n, s.cfg.Procs, s.cfg.Rate, ints(steps), s.cfg.HoldDuration))
-
-	s.quiesce(ctx, t, backendURL)
-	s.logf("gateway: hold %d streams with the Chromium head", n)
-	tpl, err := heads.Chromium(t.stream.String())
-	if err != nil {
+	var err error
+	if r.HoldBrowser, err = s.holdHead(ctx, backendURL, "browser"); err != nil {
 		return err
 	}
-	hc := s.common(t, n, nil)
-	hc.Client.Head = tpl
-	hold, err = scenario.Hold(ctx, scenario.HoldConfig{Common: hc, Steps: steps, Duration: s.cfg.HoldDuration})
-	r.HoldChromium = hold
-	if err != nil {
-		return fmt.Errorf("gateway hold --head chromium: %w", err)
+	if r.HoldChromium, err = s.holdHead(ctx, backendURL, "chromium"); err != nil {
+		return err
 	}
-	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --head chromium",
-		n, s.cfg.Procs, s.cfg.Rate, ints(steps), s.cfg.HoldDuration))
 
 	s.quiesce(ctx, t, backendURL)
 	s.logf("gateway: unicast %d streams", n)
@@ -425,6 +405,42 @@ func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string)
 	s.record("churn", t, fmt.Sprintf("--open-rate %g --duration %v --min-life 200ms --max-life 2s --metrics-gauge ssegw_streams_open",
 		s.cfg.ChurnRate, s.cfg.ChurnDuration))
 	return nil
+}
+
+// holdHead holds N streams with a browser's head ("browser": the 1 KB
+// browser-like block; "chromium": the head Chromium's EventSource sends, each
+// stream with its own cookie values and room) on a gateway process of its
+// own: a process that ran the other scenarios keeps the memory they mapped,
+// and would hand it to these streams for free.
+func (s *suiteRun) holdHead(ctx context.Context, backendURL, head string) (*scenario.HoldReport, error) {
+	n := s.cfg.Streams
+	gw, err := startGateway(ctx, s.cfg.GatewayExe, backendURL+"/cb", max(1, int(s.cfg.Heartbeat/time.Second)))
+	if err != nil {
+		return nil, err
+	}
+	defer gw.stop()
+	t := target{name: "gateway (a fresh process, same settings)", stream: netip.MustParseAddrPort(gw.listen), control: "http://" + gw.control,
+		metricsURL: "http://" + gw.control + "/metrics", pid: gw.PID(), backendURL: backendURL}
+	s.quiesce(ctx, t, backendURL)
+	s.logf("gateway: hold %d streams with the %s head (a fresh gateway process)", n, head)
+	c := s.common(t, n, nil)
+	flag := "--head " + head
+	switch head {
+	case "browser":
+		c.Client.Headers = scenario.BrowserHeaders()
+	case "chromium":
+		if c.Client.Head, err = heads.Chromium(t.stream.String()); err != nil {
+			return nil, err
+		}
+	}
+	steps := []int{0, n / 3, n}
+	hold, err := scenario.Hold(ctx, scenario.HoldConfig{Common: c, Steps: steps, Duration: s.cfg.HoldDuration})
+	if err != nil {
+		return hold, fmt.Errorf("gateway hold %s: %w", flag, err)
+	}
+	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v %s",
+		n, s.cfg.Procs, s.cfg.Rate, ints(steps), s.cfg.HoldDuration, flag))
+	return hold, nil
 }
 
 // quiesceWait bounds the wait for the previous scenario's streams to be gone
