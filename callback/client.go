@@ -64,7 +64,9 @@ type Job struct {
 	Action Action
 	Reason string // disconnect reason
 	Token  string // lowercase UUID
-	Head   []byte // raw request head, immutable
+	Head   []byte // raw request head (or what Request says), immutable
+	// Request says what Head holds; the zero value is the whole head.
+	Request Request
 	// Done receives a connect's result on the worker goroutine; it must not block.
 	Done func(*Job, Result)
 	// Ctx is free for the submitter (the gateway keeps its connection here).
@@ -300,7 +302,7 @@ func (w *worker) runDisconnect(j *Job) {
 }
 
 func (w *worker) run(j *Job) Result {
-	w.body = w.enc.AppendPayload(w.body[:0], j.Action, j.Reason, j.Token, j.Head)
+	w.body = w.enc.appendJob(w.body[:0], j)
 	start := time.Now()
 	inflight.Add(1)
 	res := w.post(w.body, j.Action == ActionConnect)

@@ -22,6 +22,22 @@ func (a Action) String() string {
 	return "disconnect"
 }
 
+// Request is how much of a stream's request a callback carries in
+// "request". A connect always carries all of it; a disconnect carries what
+// the gateway kept for it (DISCONNECT_REQUEST), and the payload keeps the
+// same shape either way, so a backend that reads request.url or
+// request.headers finds a string and an object.
+type Request uint8
+
+const (
+	// RequestFull: Job.Head is the raw request head; url and every header.
+	RequestFull Request = iota
+	// RequestURL: Job.Head is the raw request-target; that url, headers {}.
+	RequestURL
+	// RequestNone: nothing was kept; url "" and headers {}.
+	RequestNone
+)
+
 // mergeRule is how Node.js folds a repeated header.
 type mergeRule uint8
 
@@ -73,6 +89,15 @@ type mergedHeader struct {
 // AppendPayload appends the JSON body of a callback for the stream whose raw
 // request head is head. reason is used only for ActionDisconnect.
 func (e *Encoder) AppendPayload(dst []byte, a Action, reason, token string, head []byte) []byte {
+	return e.appendPayload(dst, a, reason, token, RequestFull, head)
+}
+
+// appendJob appends the JSON body of a job's callback.
+func (e *Encoder) appendJob(dst []byte, j *Job) []byte {
+	return e.appendPayload(dst, j.Action, j.Reason, j.Token, j.Request, j.Head)
+}
+
+func (e *Encoder) appendPayload(dst []byte, a Action, reason, token string, kept Request, head []byte) []byte {
 	dst = append(dst, `{"action":"`...)
 	dst = append(dst, a.String()...)
 	dst = append(dst, '"')
@@ -84,7 +109,16 @@ func (e *Encoder) AppendPayload(dst []byte, a Action, reason, token string, head
 	dst = append(dst, `,"token":"`...)
 	dst = append(dst, token...)
 	dst = append(dst, `","request":`...)
-	dst = e.AppendRequest(dst, head)
+	switch kept {
+	case RequestURL:
+		dst = append(dst, `{"url":`...)
+		dst = appendLatin1JSON(dst, head)
+		dst = append(dst, `,"headers":{}}`...)
+	case RequestNone:
+		dst = append(dst, `{"url":"","headers":{}}`...)
+	default:
+		dst = e.AppendRequest(dst, head)
+	}
 	return append(dst, '}')
 }
 

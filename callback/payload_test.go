@@ -34,6 +34,33 @@ func TestAppendPayloadMergesLikeNode(t *testing.T) {
 	}
 }
 
+// TestDisconnectCarriesWhatWasKept: with DISCONNECT_REQUEST=url or none the
+// request keeps its shape (url a string, headers an object).
+func TestDisconnectCarriesWhatWasKept(t *testing.T) {
+	var e Encoder
+	f := func(kept Request, head, want string) {
+		t.Helper()
+		j := &Job{Action: ActionDisconnect, Reason: "client_closed", Token: "t", Head: []byte(head), Request: kept}
+		got := string(e.appendJob(nil, j))
+		if got != want {
+			t.Fatalf("kept %d, head %q:\n got %s\nwant %s", kept, head, got, want)
+		}
+		var v struct {
+			Request struct {
+				URL     *string            `json:"url"`
+				Headers *map[string]string `json:"headers"`
+			} `json:"request"`
+		}
+		if err := json.Unmarshal([]byte(got), &v); err != nil || v.Request.URL == nil || v.Request.Headers == nil {
+			t.Fatalf("payload %s: request.url and request.headers must be a string and an object (%v)", got, err)
+		}
+	}
+	const pre = `{"action":"disconnect","reason":"client_closed","token":"t","request":`
+	f(RequestFull, "GET /a?b=1 HTTP/1.1\r\nHost: h\r\n\r\n", pre+`{"url":"/a?b=1","headers":{"host":"h"}}}`)
+	f(RequestURL, "/a?b=%20&c=\"", pre+`{"url":"/a?b=%20&c=\"","headers":{}}}`)
+	f(RequestNone, "", pre+`{"url":"","headers":{}}}`)
+}
+
 func TestAppendPayloadAllocatesNothingOnceWarm(t *testing.T) {
 	var e Encoder
 	head := []byte("GET /s?x=1 HTTP/1.1\r\nHost: h\r\nCookie: a\r\nCookie: b\r\nUser-Agent: u\r\nAccept: text/event-stream\r\n\r\n")

@@ -51,6 +51,11 @@ func TestChromium(t *testing.T) {
 		return
 	}
 	t.Run("resume", func(t *testing.T) { checkResume(t, c, k, b) })
+	if t.Failed() {
+		return
+	}
+	// Last: it leaves the browser on another origin's page.
+	t.Run("head", func(t *testing.T) { checkChromiumHead(t, k, b, c) })
 }
 
 // checkBackendOutage: while the backend answers connects with 503 (a restart),

@@ -29,7 +29,13 @@
 // the events published while it was away. Chromium is further checked for how it takes a
 // rejection (400/401/403) and a shed answer (capacity reached), for a
 // cross-origin reconnect whose id holds a CORS-unsafe byte, and for the
-// envelope event format (EVENT_FORMAT=envelope).
+// envelope event format (EVENT_FORMAT=envelope). Last, Chromium loads a page
+// of another origin (a front in the test that sets a realistic first-party
+// cookie and relays /events to the gateway, as a site that serves the
+// gateway under its own host does); the exact request head its same-origin
+// EventSource sends is checked to reach the backend byte for byte in the
+// connect and the disconnect callbacks, and compared with the copy in
+// bench/heads that the bench replays (SSEGW_UPDATE_HEADS=1 rewrites it).
 //
 // Two tests put Chromium in front of whole deployments:
 //

@@ -271,6 +271,12 @@ func (c *nodeClient) open(t *testing.T, id, url string, closeOn ...string) {
 	c.do(t, map[string]any{"cmd": "open", "id": id, "url": url, "closeOn": closeOn})
 }
 
+// gotoPage loads another page in the browser (Chromium's driver only).
+func (c *nodeClient) gotoPage(t *testing.T, url string) {
+	t.Helper()
+	c.do(t, map[string]any{"cmd": "goto", "url": url})
+}
+
 func (c *nodeClient) close(t *testing.T, id string) {
 	t.Helper()
 	c.do(t, map[string]any{"cmd": "close", "id": id})

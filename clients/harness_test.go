@@ -291,6 +291,8 @@ type callback struct {
 	At time.Time `json:"at"`
 	// Failed is set when the backend answered 503 because of an outage (setOutage).
 	Failed bool `json:"failed,omitempty"`
+	// Raw is the payload as received.
+	Raw []byte `json:"-"`
 }
 
 func (c callback) header(name string) string {
@@ -364,7 +366,7 @@ func (b *backend) callback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad json", 500)
 		return
 	}
-	rec.At = time.Now()
+	rec.At, rec.Raw = time.Now(), raw
 	rec.Failed = rec.Action == "connect" && b.outage.Load()
 	b.mu.Lock()
 	b.calls = append(b.calls, rec)

@@ -23,6 +23,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"ssegw/headstore"
 	"ssegw/sse"
 )
 
@@ -63,6 +64,10 @@ type Config struct {
 	RabbitMQQueueTTL    int64         // x-expires of every stream queue, in ms
 	RabbitMQEnvPrefix   string        // the exchange is <prefix>.sse.events (sse.events when empty)
 	RabbitMQAutoDelete  bool          // the exchange is declared auto-delete and not durable
+
+	// DisconnectRequest is what a stream keeps of its request for its
+	// disconnect callback (DISCONNECT_REQUEST; see package headstore).
+	DisconnectRequest headstore.Mode
 }
 
 // ConnectFailure is how a connect callback that failed (timeout, network
@@ -123,6 +128,14 @@ func settings(numCPU int) []setting {
 		}},
 		{"CALLBACK_TIMEOUT_MS", "5000", "timeout of one callback", msSetting(func(c *Config) *time.Duration { return &c.CallbackTimeout })},
 		{"CALLBACK_CONCURRENCY", "256", "callbacks in flight at once", intSetting(1, 1<<16, func(c *Config) *int { return &c.CallbackConcurrency })},
+		{"DISCONNECT_REQUEST", "full", "what the disconnect callback's request carries: full (url and headers, as the connect), url (url; headers {}) or none (url \"\"; headers {})", func(c *Config, v string) error {
+			m, ok := headstore.ParseMode(v)
+			if !ok {
+				return errors.New("must be full, url or none")
+			}
+			c.DisconnectRequest = m
+			return nil
+		}},
 		{"MAX_PENDING_CONNECTS", "10000", "connects waiting for their callback; beyond: shed", intSetting(1, 1<<24, func(c *Config) *int { return &c.MaxPendingConnects })},
 		{"MAX_CONNECTIONS", "", "open streams; beyond: shed (default: from the open-file limit)", func(c *Config, v string) error {
 			if v == "" {

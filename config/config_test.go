@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"ssegw/headstore"
 	"ssegw/sse"
 )
 
@@ -22,7 +23,8 @@ func TestLoadDefaults(t *testing.T) {
 		c.HeaderTimeout != 10*time.Second || c.MaxHeaderBytes != 16384 || c.EventFormat != sse.Standard ||
 		c.ShutdownTimeout != 10*time.Second || c.EventLoops != 4 || c.DrainWindow != 5*time.Second ||
 		c.ConnectFailure != ConnectFailureRetry || c.DisconnectRetry != 60*time.Second ||
-		c.HistorySize != 0 || c.HistoryTTL != 300*time.Second || c.HistoryMaxBytes != 64<<20 {
+		c.HistorySize != 0 || c.HistoryTTL != 300*time.Second || c.HistoryMaxBytes != 64<<20 ||
+		c.DisconnectRequest != headstore.Full {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -43,6 +45,15 @@ func TestLoadFlagWinsOverEnv(t *testing.T) {
 	if err != nil || c.ListenAddr != "127.0.0.1:6000" {
 		t.Fatalf("LISTEN_ADDR: %v %+v", err, c)
 	}
+	for _, m := range []headstore.Mode{headstore.Full, headstore.URL, headstore.None} {
+		c, err = Load([]string{"--disconnect-request", m.String()}, env(map[string]string{"DISCONNECT_REQUEST": "none"}), 2, io.Discard)
+		if err != nil || c.DisconnectRequest != m {
+			t.Fatalf("--disconnect-request %s over DISCONNECT_REQUEST=none: %v, %v", m, err, c.DisconnectRequest)
+		}
+	}
+	if c, err = Load(nil, env(map[string]string{"DISCONNECT_REQUEST": "url"}), 2, io.Discard); err != nil || c.DisconnectRequest != headstore.URL {
+		t.Fatalf("DISCONNECT_REQUEST=url: %v, %v", err, c.DisconnectRequest)
+	}
 }
 
 func TestLoadErrorsNameTheVariable(t *testing.T) {
@@ -62,6 +73,10 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 	f(nil, map[string]string{"CALLBACK_URL": "ftp://x"}, "CALLBACK_URL")
 	f(nil, map[string]string{"CALLBACK_TIMEOUT_MS": "-1"}, "CALLBACK_TIMEOUT_MS")
 	f(nil, map[string]string{"EVENT_FORMAT": "xml"}, "EVENT_FORMAT")
+	f(nil, map[string]string{"DISCONNECT_REQUEST": "headers"}, "DISCONNECT_REQUEST")
+	f(nil, map[string]string{"DISCONNECT_REQUEST": "URL"}, "DISCONNECT_REQUEST")
+	f(nil, map[string]string{"DISCONNECT_REQUEST": " url"}, "DISCONNECT_REQUEST")
+	f([]string{"--disconnect-request", "all"}, nil, "--disconnect-request")
 	f(nil, map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL")
 	f(nil, map[string]string{"LOG_FORMAT": "yaml"}, "LOG_FORMAT")
 	f(nil, map[string]string{"MAX_CONNECTIONS": "many"}, "MAX_CONNECTIONS")

@@ -138,7 +138,7 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 		HeartbeatInterval: cfg.HeartbeatInterval, HeaderTimeout: cfg.HeaderTimeout, WriteTimeout: cfg.WriteTimeout,
 		WriteBufferLimit: cfg.WriteBufferLimit, MaxHeaderBytes: cfg.MaxHeaderBytes,
 		MaxConnections: capacity.MaxConnections, MaxPendingConnects: cfg.MaxPendingConnects, MaxSockets: capacity.MaxSockets,
-		EventFormat: cfg.EventFormat, TCPKeepAlive: cfg.TCPKeepAlive, TCPUserTimeout: cfg.TCPUserTimeout, Logger: log,
+		EventFormat: cfg.EventFormat, DisconnectRequest: cfg.DisconnectRequest, TCPKeepAlive: cfg.TCPKeepAlive, TCPUserTimeout: cfg.TCPUserTimeout, Logger: log,
 		ConnectFailureStatus: cfg.ConnectFailure == config.ConnectFailureStatus,
 	}
 	var commands control.Gateway

@@ -74,6 +74,7 @@ type CmdResult struct {
 	conns    atomic.Int64
 	timers   atomic.Int64
 	channels atomic.Int64
+	heads    atomic.Int64
 }
 
 // Connections is how many streams a publish reached.
@@ -255,6 +256,7 @@ func (ls *loopState) apply(o *op, now int64) {
 		o.res.conns.Add(int64(len(ls.conns) - len(ls.free)))
 		o.res.timers.Add(int64(ls.wheel.Len()))
 		o.res.channels.Add(int64(len(ls.channels)))
+		o.res.heads.Add(int64(ls.heads.Stats().Pieces))
 		o.w.finish()
 	}
 }
@@ -319,12 +321,13 @@ func (ls *loopState) buffer(cs *conn, o *op) {
 // LoopStats are counts taken on the loops themselves (exact, unlike the
 // gauges; for leak checks).
 type LoopStats struct {
-	Conns    int64 // connections in the loops' slabs
-	Timers   int64 // live wheel timers
-	Channels int64 // channels with subscribers, summed over loops
+	Conns      int64 // connections in the loops' slabs
+	Timers     int64 // live wheel timers
+	Channels   int64 // channels with subscribers, summed over loops
+	HeadPieces int64 // request-head pieces shared in the loops' head tables (0 once no stream keeps a head)
 }
 
-// Stats counts every loop's connections, timers and channels.
+// Stats counts every loop's connections, timers, channels and shared head pieces.
 func (s *Server) Stats() (LoopStats, error) {
 	loops := s.allLoops()
 	if len(loops) == 0 {
@@ -340,7 +343,8 @@ func (s *Server) Stats() (LoopStats, error) {
 	defer t.Stop()
 	select {
 	case <-w.done:
-		return LoopStats{Conns: res.conns.Load(), Timers: res.timers.Load(), Channels: res.channels.Load()}, nil
+		return LoopStats{Conns: res.conns.Load(), Timers: res.timers.Load(), Channels: res.channels.Load(),
+			HeadPieces: res.heads.Load()}, nil
 	case <-t.C:
 		return LoopStats{}, ErrLoopsBusy
 	}

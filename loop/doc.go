@@ -7,15 +7,18 @@
 //
 // One rule: everything about a connection happens on its event loop's
 // goroutine. A connection's state (struct conn), its loop's timing wheel, its
-// loop's channel index and connection slab are touched only there: in the gnet
-// callbacks (OnOpen, OnTraffic, OnClose) and in the loop's "step" runnable.
+// loop's channel index, head store (package headstore) and connection slab
+// are touched only there: in the gnet callbacks (OnOpen, OnTraffic, OnClose)
+// and in the loop's "step" runnable.
 //
 // Other goroutines never touch connection state. They hand work to a loop
-// through its inbox (a mutex-guarded slice of ops):
-//   - control-port handlers (package control) call Server.Do, which looks tokens
-//     up in the registry (sharded, mutex-guarded: the one structure shared by
-//     all goroutines), appends ops to the owning loops' inboxes and waits for
-//     their results;
+// through its inbox (a mutex-guarded slice of ops, the one structure of a
+// loop that other goroutines write):
+//   - control-port handlers (package control) call Server.Do, which reads the
+//     owning loop and slab slot out of each token itself (a token carries
+//     them, see token.go; there is no token map to share or lock), appends
+//     ops to those loops' inboxes and waits for their results; the loop finds
+//     the connection in its slab and compares the whole token;
 //   - callback workers (package callback) post connect results the same way.
 //
 // Each loop has one dispatcher goroutine. It sleeps until its inbox gets work
@@ -38,8 +41,8 @@
 // A connection whose connect callback returned 2xx is "accepted" and owes the
 // backend one disconnect callback. Every path that ends it (client close, close
 // command, slow consumer, shutdown, a client that left while the callback was
-// pending) runs on the loop and calls finish, which sends the disconnect only if
-// the connection still owes it. No locks are needed for the guarantee.
+// pending) runs on the loop and calls sendDisconnect, which sends the disconnect
+// only if the connection still owes it. No locks are needed for the guarantee.
 //
 // # Where the rest lives
 //
@@ -52,6 +55,10 @@
 //     beside the loops), posted to the owning loop like every other op.
 //   - listing.go: /internal/streams and /internal/channels, handed out by
 //     the loops a bounded chunk per op.
+//   - heads.go: a stream's plain head serves its connect callback; once the
+//     connect is accepted the loop keeps only what its head store (package
+//     headstore) makes of it, and gives a plain head back to the disconnect
+//     job.
 //   - drain.go, listener.go: shutdown — the public listener closed, streams
 //     ended within the window, the deadline's cut.
 package loop

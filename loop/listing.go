@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -159,7 +158,7 @@ func (ls *loopState) appendStreamLine(b []byte, cs *conn) []byte {
 	b = append(b, `{"token":"`...)
 	b = cs.token.appendTo(b)
 	b = append(b, `","url":`...)
-	b = sse.AppendJSONString(b, string(requestTarget(cs.head)))
+	b = sse.AppendJSONString(b, string(ls.heads.Target(cs.head))) // "" with DISCONNECT_REQUEST=none
 	b = append(b, `,"state":"`...)
 	if cs.state == stPending || cs.has(fSetup) {
 		b = append(b, "pending"...)
@@ -180,16 +179,3 @@ func (ls *loopState) appendStreamLine(b []byte, cs *conn) []byte {
 
 // openedAtLayout is RFC 3339 with milliseconds, in UTC.
 const openedAtLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// requestTarget is the request-target of a request head ("GET <target> HTTP/1.1").
-func requestTarget(head []byte) []byte {
-	i := bytes.IndexByte(head, ' ')
-	if i < 0 {
-		return nil
-	}
-	rest := head[i+1:]
-	if j := bytes.IndexByte(rest, ' '); j >= 0 {
-		return rest[:j]
-	}
-	return nil
-}

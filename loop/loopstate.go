@@ -8,6 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"ssegw/headstore"
 	"ssegw/history"
 	"ssegw/httpparse"
 	"ssegw/wheel"
@@ -47,6 +48,7 @@ type loopState struct {
 	rng      rng
 	channels map[string]*subList
 	pending  map[uint32]*pending // by slab slot: streams whose connect callback is in flight
+	heads    *headstore.Store    // what accepted streams keep of their request heads (heads.go)
 	budget   int                 // writes left in the current step
 	replays  []*replay           // resumes in progress (resume.go)
 	skips    map[uint32]uint64   // by slab slot: live positions a resumed stream skips
@@ -68,6 +70,7 @@ func newLoopState(s *Server, el gnet.EventLoop, idx int) *loopState {
 		channels: make(map[string]*subList),
 		pending:  make(map[uint32]*pending),
 		skips:    make(map[uint32]uint64),
+		heads:    headstore.New(s.opts.DisconnectRequest),
 	}
 	ls.wheel = wheel.New(wheel.Config{Start: ls.now(), Capacity: 1024})
 	ls.rng = rng{wheel.NewRand(uint64(time.Now().UnixNano()) + uint64(idx))}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ssegw/callback"
+	"ssegw/headstore"
 	"ssegw/history"
 	"ssegw/sse"
 )
@@ -59,6 +60,9 @@ type Options struct {
 	// first subscriber on that loop (bound true) or loses its last (false). It
 	// must not block: hand the news to another goroutine.
 	OnChannel func(name string, bound bool)
+	// DisconnectRequest is what a stream keeps of its request head for its
+	// disconnect callback (DISCONNECT_REQUEST; zero: all of it, see heads.go).
+	DisconnectRequest headstore.Mode
 }
 
 // Server is the gnet event handler and the entry point for backend commands.

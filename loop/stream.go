@@ -46,7 +46,7 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 		ls.shed(cs, shedOverloaded, chunked, now)
 		return
 	}
-	cs.head = append(make([]byte, 0, len(head)), head...)
+	cs.head = ls.heads.Plain(head) // for the connect callback; kept compact once accepted (heads.go)
 	cs.opened = now
 	cs.token = ls.tokens.next(s.opts.NodeID, ls.idx, cs.slot)
 	if chunked {
@@ -163,6 +163,7 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 		cs.set(fQueue)
 		pend.setup++
 	}
+	ls.keepHead(cs)
 	cs.set(fOwesDisc)
 	cs.state = stStream
 	streamsOpened.Inc()
@@ -397,7 +398,9 @@ func (ls *loopState) sendDisconnect(cs *conn, r Reason) {
 	}
 	cs.clear(fOwesDisc)
 	disconnects[r].Inc()
-	ls.srv.opts.Callbacks.Disconnect(&callback.Job{Action: callback.ActionDisconnect, Reason: r.String(), Token: cs.token.String(), Head: cs.head})
+	head, kept := ls.takeHead(cs)
+	ls.srv.opts.Callbacks.Disconnect(&callback.Job{Action: callback.ActionDisconnect, Reason: r.String(), Token: cs.token.String(),
+		Head: head, Request: kept})
 }
 
 // closeNow ends a connection now (slow consumer, protocol error, write

@@ -20,6 +20,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"ssegw/bench/heads"
 )
 
 const (
@@ -75,6 +77,11 @@ type Config struct {
 	Path        string         // request-target, e.g. "/events?channel=bench"
 	Host        string         // Host header; Target when empty
 	Headers     []string       // extra header lines, "Name: value"
+	// Head, when set, is the whole request head every stream sends instead
+	// of the one built from Path, Host and Headers; each stream fills its
+	// varying spans with bytes of its own (heads.Template.Vary), as the
+	// users of a real fleet differ.
+	Head *heads.Template
 	// SourceFirst..SourceLast is the loopback source range (default
 	// 127.0.0.1-127.0.0.254); SourceOffset shifts where this process starts in it.
 	SourceFirst, SourceLast netip.Addr
@@ -91,6 +98,10 @@ type Config struct {
 	ReopenShed  bool
 	ReopenGroup int
 	RetryCap    time.Duration
+	// NoRead makes streams stop reading once their response head arrived,
+	// like a client that stalls: the server's send buffers fill (for the
+	// kernel memory figures of README.md "Sizing").
+	NoRead bool
 }
 
 // withDefaults fills zero values and validates.
@@ -106,6 +117,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, " \r\n") {
 		return c, fmt.Errorf("%w: path %q", ErrBadConfig, c.Path)
+	}
+	if c.Head != nil && !c.Head.Valid() {
+		return c, fmt.Errorf("%w: head template", ErrBadConfig)
 	}
 	if c.Host == "" {
 		c.Host = c.Target.String()
@@ -150,8 +164,12 @@ func (c Config) Request() []byte { return c.request() }
 // SourceAddrs lists the source address range.
 func (c Config) SourceAddrs() [][4]byte { return c.sourceAddrs() }
 
-// request builds the request every stream sends.
+// request builds the request every stream sends (the template's head as
+// captured when Head is set; streams vary it, see poller.requestFor).
 func (c Config) request() []byte {
+	if c.Head != nil {
+		return c.Head.Head
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n", c.Path, c.Host)
 	for _, h := range c.Headers {

@@ -2,6 +2,7 @@ package loadclient
 
 import (
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -66,12 +67,14 @@ type poller struct {
 	stopping  bool
 	sockTotal int
 	retryQ    retryQueue // shed streams waiting to re-open (Config.ReopenShed)
+	rng       *rand.Rand // per-stream head bytes (Config.Head)
 }
 
 func newPoller(id int, cfg Config, req []byte, srcs [][4]byte, endAt time.Time) (*poller, error) {
 	p := &poller{id: id, cfg: cfg, req: req, srcs: srcs, endAt: endAt, epfd: -1, wakefd: -1,
 		cmds: make(chan command, cmdQueue), done: make(chan struct{}),
-		buf: make([]byte, readBufferBytes), events: make([]unix.EpollEvent, epollBatch)}
+		buf: make([]byte, readBufferBytes), events: make([]unix.EpollEvent, epollBatch),
+		rng: rand.New(rand.NewPCG(uint64(cfg.SourceOffset), uint64(id)))}
 	for g := range p.hists {
 		p.hists[g] = newGroupHists()
 	}

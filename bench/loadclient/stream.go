@@ -29,6 +29,7 @@ type stream struct {
 	fd       int
 	group    uint8
 	state    streamState
+	req      []byte // the request this stream sends
 	reqOff   int
 	started  time.Time
 	lastBeat int64 // monotonic nanos since started of the last comment, 0: none
@@ -45,7 +46,7 @@ func (p *poller) connect(g int, now time.Time) {
 		live.connectErr.Add(1)
 		return
 	}
-	s := &stream{p: p, fd: fd, group: uint8(g), started: now}
+	s := &stream{p: p, fd: fd, group: uint8(g), started: now, req: p.requestFor()}
 	s.resp.Reset(s)
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(fd)}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -59,6 +60,15 @@ func (p *poller) connect(g int, now time.Time) {
 	p.streams[fd] = s
 	p.inFlight++
 	p.connectQ = append(p.connectQ, deadlineEntry{s, now.Add(p.cfg.ConnectTimeout)})
+}
+
+// requestFor is the request of the next stream: the shared one, or a copy
+// of the head template with this stream's own bytes in its spans.
+func (p *poller) requestFor() []byte {
+	if p.cfg.Head == nil || len(p.cfg.Head.Spans) == 0 {
+		return p.req
+	}
+	return p.cfg.Head.Vary(nil, p.rng)
 }
 
 // dial creates the socket, binds the source address and starts the connect.
@@ -121,7 +131,7 @@ func (p *poller) writable(s *stream) {
 		s.state = stWriting
 		p.headQ = append(p.headQ, deadlineEntry{s, time.Now().Add(p.cfg.HandshakeTimeout)})
 	}
-	n, err := unix.Write(s.fd, p.req[s.reqOff:])
+	n, err := unix.Write(s.fd, s.req[s.reqOff:])
 	if err != nil {
 		if !errors.Is(err, unix.EAGAIN) {
 			p.fail(s, &live.connectErr)
@@ -129,7 +139,7 @@ func (p *poller) writable(s *stream) {
 		return
 	}
 	s.reqOff += n
-	if s.reqOff < len(p.req) {
+	if s.reqOff < len(s.req) {
 		return
 	}
 	s.state = stAwaitHead
@@ -184,6 +194,10 @@ func (p *poller) headArrived(s *stream) {
 	live.opened.Add(1)
 	live.active.Add(1)
 	p.hists[s.group].open.Record(int64(s.now.Sub(s.started)))
+	if p.cfg.NoRead { // read no more: only a hang-up wakes us
+		ev := unix.EpollEvent{Events: unix.EPOLLRDHUP, Fd: int32(s.fd)}
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, s.fd, &ev)
+	}
 }
 
 // ended handles EOF, a read error or a protocol error.

@@ -251,7 +251,7 @@ func TestSuiteTiny(t *testing.T) {
 		}
 	}
 	g := res.Gateway
-	if g.HoldBrowser == nil || g.Unicast == nil || !g.Unicast.ExactlyOnce || g.Storm == nil || g.Churn == nil ||
+	if g.HoldBrowser == nil || g.HoldChromium == nil || g.HoldChromium.Clients.Opened != 30 || g.Unicast == nil || !g.Unicast.ExactlyOnce || g.Storm == nil || g.Churn == nil ||
 		!g.Churn.GaugeReturned || len(g.Storm.Phases) != 2 || !g.Storm.Phases[1].AllReady {
 		t.Fatalf("gateway runs %+v", g)
 	}

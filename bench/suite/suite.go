@@ -32,6 +32,7 @@ import (
 
 	"ssegw/bench/backend"
 	"ssegw/bench/fleet"
+	"ssegw/bench/heads"
 	"ssegw/bench/loadclient"
 	"ssegw/bench/procstat"
 	"ssegw/bench/scenario"
@@ -130,14 +131,17 @@ func (c *Config) defaults() error {
 
 // ServerRuns is everything measured against one server.
 type ServerRuns struct {
-	Name        string                  `json:"name"`
-	Hold        *scenario.HoldReport    `json:"hold,omitempty"`
-	HoldBrowser *scenario.HoldReport    `json:"hold_browser_headers,omitempty"`
-	Fanout      *scenario.FanoutReport  `json:"fanout,omitempty"`
-	Unicast     *scenario.UnicastReport `json:"unicast,omitempty"`
-	Storm       *scenario.StormReport   `json:"storm,omitempty"`
-	Churn       *scenario.ChurnReport   `json:"churn,omitempty"`
-	Errors      []string                `json:"errors,omitempty"`
+	Name        string               `json:"name"`
+	Hold        *scenario.HoldReport `json:"hold,omitempty"`
+	HoldBrowser *scenario.HoldReport `json:"hold_browser_headers,omitempty"`
+	// HoldChromium replays the head Chromium's EventSource sends (bench/heads),
+	// each stream with its own cookie values and room.
+	HoldChromium *scenario.HoldReport    `json:"hold_chromium_head,omitempty"`
+	Fanout       *scenario.FanoutReport  `json:"fanout,omitempty"`
+	Unicast      *scenario.UnicastReport `json:"unicast,omitempty"`
+	Storm        *scenario.StormReport   `json:"storm,omitempty"`
+	Churn        *scenario.ChurnReport   `json:"churn,omitempty"`
+	Errors       []string                `json:"errors,omitempty"`
 }
 
 // Results is one suite run.
@@ -343,17 +347,13 @@ func (s *suiteRun) holdAndFanout(ctx context.Context, t target, r *ServerRuns) e
 
 func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string) error {
 	n, r := s.cfg.Streams, s.res.Gateway
-	s.quiesce(ctx, t, backendURL)
-	s.logf("gateway: hold %d streams with browser headers", n)
-	steps := []int{0, n / 3, n}
-	hold, err := scenario.Hold(ctx, scenario.HoldConfig{Common: s.common(t, n, scenario.BrowserHeaders()), Steps: steps,
-		Duration: s.cfg.HoldDuration})
-	r.HoldBrowser = hold
-	if err != nil {
-		return fmt.Errorf("gateway hold --browser-headers: %w", err)
+	var err error
+	if r.HoldBrowser, err = s.holdHead(ctx, backendURL, "browser"); err != nil {
+		return err
 	}
-	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --browser-headers",
-		n, s.cfg.Procs, s.cfg.Rate, ints(steps), s.cfg.HoldDuration))
+	if r.HoldChromium, err = s.holdHead(ctx, backendURL, "chromium"); err != nil {
+		return err
+	}
 
 	s.quiesce(ctx, t, backendURL)
 	s.logf("gateway: unicast %d streams", n)
@@ -405,6 +405,42 @@ func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string)
 	s.record("churn", t, fmt.Sprintf("--open-rate %g --duration %v --min-life 200ms --max-life 2s --metrics-gauge ssegw_streams_open",
 		s.cfg.ChurnRate, s.cfg.ChurnDuration))
 	return nil
+}
+
+// holdHead holds N streams with a browser's head ("browser": the 1 KB
+// browser-like block; "chromium": the head Chromium's EventSource sends, each
+// stream with its own cookie values and room) on a gateway process of its
+// own: a process that ran the other scenarios keeps the memory they mapped,
+// and would hand it to these streams for free.
+func (s *suiteRun) holdHead(ctx context.Context, backendURL, head string) (*scenario.HoldReport, error) {
+	n := s.cfg.Streams
+	gw, err := startGateway(ctx, s.cfg.GatewayExe, backendURL+"/cb", max(1, int(s.cfg.Heartbeat/time.Second)))
+	if err != nil {
+		return nil, err
+	}
+	defer gw.stop()
+	t := target{name: "gateway (a fresh process, same settings)", stream: netip.MustParseAddrPort(gw.listen), control: "http://" + gw.control,
+		metricsURL: "http://" + gw.control + "/metrics", pid: gw.PID(), backendURL: backendURL}
+	s.quiesce(ctx, t, backendURL)
+	s.logf("gateway: hold %d streams with the %s head (a fresh gateway process)", n, head)
+	c := s.common(t, n, nil)
+	flag := "--head " + head
+	switch head {
+	case "browser":
+		c.Client.Headers = scenario.BrowserHeaders()
+	case "chromium":
+		if c.Client.Head, err = heads.Chromium(t.stream.String()); err != nil {
+			return nil, err
+		}
+	}
+	steps := []int{0, n / 3, n}
+	hold, err := scenario.Hold(ctx, scenario.HoldConfig{Common: c, Steps: steps, Duration: s.cfg.HoldDuration})
+	if err != nil {
+		return hold, fmt.Errorf("gateway hold %s: %w", flag, err)
+	}
+	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v %s",
+		n, s.cfg.Procs, s.cfg.Rate, ints(steps), s.cfg.HoldDuration, flag))
+	return hold, nil
 }
 
 // quiesceWait bounds the wait for the previous scenario's streams to be gone

@@ -57,6 +57,9 @@ await serve({
   close: async (cmd) => {
     await page.evaluate((id) => window.__sources[id].close(), cmd.id);
   },
+  goto: async (cmd) => {
+    await page.goto(cmd.url, { timeout: 30000 });
+  },
   screenshot: async (cmd) => {
     await page.screenshot({ path: cmd.path, fullPage: true });
   },

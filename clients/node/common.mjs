@@ -5,6 +5,7 @@
 //
 // Commands: {"cmd":"open","id":"a","url":"...","closeOn":["rejected"]}
 //           {"cmd":"close","id":"a"}
+//           {"cmd":"goto","url":"..."}          (browser only: load another page)
 //           {"cmd":"screenshot","path":"..."}   (browser only)
 //           {"cmd":"exit"}
 // Records:  {"t":"started","client":"...","version":"..."}

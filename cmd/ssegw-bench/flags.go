@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"ssegw/bench/heads"
 	"ssegw/bench/loadclient"
 	"ssegw/bench/scenario"
 )
@@ -62,11 +63,12 @@ func parse(fs *flag.FlagSet, args []string) error {
 // clientFlags are the flags of every load scenario.
 type clientFlags struct {
 	target, path, sources, metricsURL, metricsGauge  string
+	head                                             string
 	headers                                          listFlag
 	streams, procs, pollers, serverPID               int
 	rate                                             float64
 	connectTimeout, handshakeTimeout, settle, maxDur time.Duration
-	allowRemote, json, quiet, browserHeaders         bool
+	allowRemote, json, quiet, browserHeaders, noRead bool
 }
 
 // browserHeaderBytes is the size of the browser-like header block.
@@ -94,7 +96,10 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "permit non-loopback target and publish addresses")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON instead of a table")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line on stderr")
-	fs.BoolVar(&c.browserHeaders, "browser-headers", false, "add a 1 KB browser-like header block to every request")
+	fs.BoolVar(&c.browserHeaders, "browser-headers", false, "add a 1 KB browser-like header block to every request (same as --head browser)")
+	fs.BoolVar(&c.noRead, "no-read", false, "streams stop reading once their response head arrived (a stalled client: the server's send buffers fill)")
+	fs.StringVar(&c.head, "head", "", "request head of every stream: short (the default: --path and --header), browser (plus the 1 KB browser-like block) "+
+		"or chromium (the head Chromium's EventSource sent, captured in bench/heads, with each stream's own cookie values and room; replaces --path and --header)")
 }
 
 // common turns the flags into scenario options.
@@ -108,13 +113,25 @@ func (c *clientFlags) common(stderr io.Writer) (scenario.Common, error) {
 		return scenario.Common{}, err
 	}
 	headers := c.headers
+	var tpl *heads.Template
+	switch c.head {
+	case "", "short":
+	case "browser":
+		c.browserHeaders = true
+	case "chromium":
+		if tpl, err = heads.Chromium(target.String()); err != nil {
+			return scenario.Common{}, err
+		}
+	default:
+		return scenario.Common{}, fmt.Errorf("%w: --head %q: want short, browser or chromium", errUsage, c.head)
+	}
 	if c.browserHeaders {
 		headers = append(browserHeaders(), headers...)
 	}
 	cfg := scenario.Common{
-		Client: loadclient.Config{Target: target, AllowRemote: c.allowRemote, Path: c.path, Headers: headers,
+		Client: loadclient.Config{Target: target, AllowRemote: c.allowRemote, Path: c.path, Headers: headers, Head: tpl,
 			SourceFirst: first, SourceLast: last, Rate: c.rate, ConnectTimeout: c.connectTimeout,
-			HandshakeTimeout: c.handshakeTimeout, MaxDuration: c.maxDur, Pollers: c.pollers},
+			HandshakeTimeout: c.handshakeTimeout, MaxDuration: c.maxDur, Pollers: c.pollers, NoRead: c.noRead},
 		Streams: c.streams, Procs: c.procs, ServerPID: c.serverPID,
 		MetricsURL: c.metricsURL, MetricsGauge: c.metricsGauge, Settle: c.settle,
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -164,5 +165,32 @@ func TestStormCLIUsageAndJSON(t *testing.T) {
 	}
 	if len(rep.Phases) != 1 || rep.Phases[0].AllReady || rep.Clients.Opened != 5 {
 		t.Fatalf("report %+v", rep)
+	}
+}
+
+func TestHeadFlag(t *testing.T) {
+	f := func(args []string) (scenario.Common, error) {
+		t.Helper()
+		fs := newFlagSet("hold", io.Discard)
+		var cf clientFlags
+		cf.register(fs)
+		if err := parse(fs, args); err != nil {
+			t.Fatal(err)
+		}
+		return cf.common(io.Discard)
+	}
+	c, err := f([]string{"--head", "chromium", "--target", "127.0.0.1:4000"})
+	if err != nil || c.Client.Head == nil || len(c.Client.Head.Spans) == 0 ||
+		!strings.Contains(string(c.Client.Head.Head), "\r\nHost: 127.0.0.1:4000\r\n") {
+		t.Fatalf("--head chromium: %v %+v", err, c.Client.Head)
+	}
+	if c, err = f([]string{"--head", "browser"}); err != nil || len(c.Client.Headers) != len(browserHeaders()) || c.Client.Head != nil {
+		t.Fatalf("--head browser: %v %+v", err, c.Client)
+	}
+	if c, err = f(nil); err != nil || len(c.Client.Headers) != 0 || c.Client.Head != nil {
+		t.Fatalf("default head: %v %+v", err, c.Client)
+	}
+	if _, err = f([]string{"--head", "firefox"}); !errors.Is(err, errUsage) {
+		t.Fatalf("--head firefox: %v, want a usage error", err)
 	}
 }
