@@ -154,6 +154,7 @@ func h1or0(cs *conn) string {
 // accept starts the stream: headers, buffered sends in order, then ready and
 // heartbeats — at once, or after its setup work (setup.go).
 func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int64) {
+	ls.keepHead(cs)
 	queue := ls.wantsQueue(r)
 	if queue {
 		if ls.srv.opts.Queues.Open(cs.token, r.RequestID, r.Bindings) != nil {
@@ -163,7 +164,6 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 		cs.set(fQueue)
 		pend.setup++
 	}
-	ls.keepHead(cs)
 	cs.set(fOwesDisc)
 	cs.state = stStream
 	streamsOpened.Inc()
