@@ -38,8 +38,6 @@ type faults struct {
 	mode    atomic.Int32
 	actions atomic.Int32 // bit 0: connects fail, bit 1: disconnects fail
 	mu      sync.Mutex
-	srv     *http.Server
-	ln      net.Listener // the listener while refusing is off (nil when closed)
 	hangs   chan struct{}
 	failed  atomic.Int64
 	// randomOK is the share (out of 100) of requests that succeed in faultRandom.
