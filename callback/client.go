@@ -109,11 +109,8 @@ type Client struct {
 	discWake chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup
-	failMu   sync.Mutex
-	failLast time.Time
-	failSkip int
-	lossLast time.Time
-	lossSkip int
+	failLog  logLimit       // "callback failed" lines
+	lossLog  logLimit       // "disconnect callback lost" lines (retry.go)
 	idle     sync.WaitGroup // counts queued, running and retry-pending disconnects, for Flush
 	retries  *retrier       // nil when DisconnectRetry is 0
 }
@@ -318,16 +315,30 @@ func (c *Client) logFailure(err error) {
 	if c.opts.Logger == nil {
 		return
 	}
-	c.failMu.Lock()
-	if time.Since(c.failLast) < failLogEvery {
-		c.failSkip++
-		c.failMu.Unlock()
-		return
+	if ok, skipped := c.failLog.allow(); ok {
+		c.opts.Logger.Warn("callback failed", "err", err, "similar_not_logged", skipped)
 	}
-	skipped := c.failSkip
-	c.failLast, c.failSkip = time.Now(), 0
-	c.failMu.Unlock()
-	c.opts.Logger.Warn("callback failed", "err", err, "similar_not_logged", skipped)
+}
+
+// logLimit lets one line through per failLogEvery and counts the others.
+type logLimit struct {
+	mu   sync.Mutex
+	last time.Time
+	skip int
+}
+
+// allow reports whether a line may be logged now, and how many were not
+// since the last one.
+func (l *logLimit) allow() (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Since(l.last) < failLogEvery {
+		l.skip++
+		return false, 0
+	}
+	skipped := l.skip
+	l.last, l.skip = time.Now(), 0
+	return true, skipped
 }
 
 func isTimeout(err error) bool {

@@ -220,14 +220,7 @@ func (c *Client) logRetryLoss(why string, j *Job) {
 	if c.opts.Logger == nil {
 		return
 	}
-	c.failMu.Lock()
-	if time.Since(c.lossLast) < failLogEvery {
-		c.lossSkip++
-		c.failMu.Unlock()
-		return
+	if ok, skipped := c.lossLog.allow(); ok {
+		c.opts.Logger.Warn("disconnect callback lost", "why", why, "token", j.Token, "reason", j.Reason, "similar_not_logged", skipped)
 	}
-	skipped := c.lossSkip
-	c.lossLast, c.lossSkip = time.Now(), 0
-	c.failMu.Unlock()
-	c.opts.Logger.Warn("disconnect callback lost", "why", why, "token", j.Token, "reason", j.Reason, "similar_not_logged", skipped)
 }

@@ -329,25 +329,12 @@ type LoopStats struct {
 
 // Stats counts every loop's connections, timers, channels and shared head pieces.
 func (s *Server) Stats() (LoopStats, error) {
-	loops := s.allLoops()
-	if len(loops) == 0 {
-		return LoopStats{}, nil
-	}
-	var res CmdResult
-	w := &waiter{done: make(chan struct{})}
-	w.n.Store(int32(len(loops)))
-	for _, ls := range loops {
-		ls.post(op{kind: opStats, res: &res, w: w})
-	}
-	t := time.NewTimer(commandWait)
-	defer t.Stop()
-	select {
-	case <-w.done:
-		return LoopStats{Conns: res.conns.Load(), Timers: res.timers.Load(), Channels: res.channels.Load(),
-			HeadPieces: res.heads.Load()}, nil
-	case <-t.C:
+	res, ok := s.everyLoop(opStats, commandWait)
+	if !ok {
 		return LoopStats{}, ErrLoopsBusy
 	}
+	return LoopStats{Conns: res.conns.Load(), Timers: res.timers.Load(), Channels: res.channels.Load(),
+		HeadPieces: res.heads.Load()}, nil
 }
 
 // beginHistory takes the history's order lock if cmds hold a publish to be
@@ -378,4 +365,27 @@ func (s *Server) keep(c *Command, res *CmdResult, app *history.Appender) uint64 
 	c.Frame = frame.NewCompact(&ev, s.opts.EventFormat)
 	res.Pos, res.HasPos = a.Append(c.Channel, c.Frame, c.Close, s.now()), true
 	return res.Pos.Seq
+}
+
+// everyLoop posts one op of kind to every loop, with one shared result, and
+// waits at most d for all of them to apply it (false: some did not in time).
+func (s *Server) everyLoop(kind opKind, d time.Duration) (*CmdResult, bool) {
+	res := &CmdResult{}
+	loops := s.allLoops()
+	if len(loops) == 0 {
+		return res, true
+	}
+	w := &waiter{done: make(chan struct{})}
+	w.n.Store(int32(len(loops)))
+	for _, ls := range loops {
+		ls.post(op{kind: kind, res: res, w: w})
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return res, true
+	case <-t.C:
+		return res, false
+	}
 }

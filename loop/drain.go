@@ -65,19 +65,7 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 // cut closes, on every loop, the streams a drain could not finish.
 func (s *Server) cut() error {
 	e := &DrainCutError{Pending: s.pendingN.Load()}
-	loops := s.allLoops()
-	var res CmdResult
-	w := &waiter{done: make(chan struct{})}
-	w.n.Store(int32(len(loops)))
-	for _, ls := range loops {
-		ls.post(op{kind: opCut, res: &res, w: w})
-	}
-	t := time.NewTimer(cutWait)
-	defer t.Stop()
-	select {
-	case <-w.done:
-	case <-t.C:
-	}
+	res, _ := s.everyLoop(opCut, cutWait)
 	e.Streams = res.conns.Load()
 	s.log.Warn("drain deadline passed: streams cut", "streams", e.Streams, "pending_connects", e.Pending)
 	return e
