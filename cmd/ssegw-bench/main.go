@@ -1,5 +1,5 @@
 // Command ssegw-bench is the SSE bench tool: load scenarios against any SSE
-// server (hold, fanout, unicast, storm, churn), the full suite (suite), the servers they compare against (baseline, ceiling),
+// server (hold, fanout, unicast, storm, churn, resume, rolling), the full suite (suite), the servers they compare against (baseline, ceiling),
 // and a stub callback backend (backend). Run "ssegw-bench help" for usage.
 //
 // Ownership: main's goroutine parses flags and runs one subcommand; the bench
@@ -52,6 +52,8 @@ func commands() []command {
 		{"fanout", "publish timestamped events to N streams; latency, deliveries per CPU-second", runFanout},
 		{"unicast", "N streams, then sends to their tokens via /internal/batch; sends/s, latency, exactly once", runUnicast},
 		{"storm", "connect N at once (callback round trip) until all ready, then reconnect all; streams/s, sheds", runStorm},
+		{"resume", "N streams dropped at once come back with Last-Event-ID under publishing; lost, duplicated, storm vs no history", runResume},
+		{"rolling", "gateways on one port (JetStream history) restarted in turn under publishing; lost, duplicated, resync", runRolling},
 		{"churn", "streams opening and closing at a rate with random lifetimes; server RSS and gauge over time", runChurn},
 		{"suite", "start the servers, run every scenario, regenerate the BENCHMARKS.md block and charts", runSuite},
 		{"peers", "run hold and fanout against nginx+nchan (and the ceiling); regenerate the peers block", runPeers},
