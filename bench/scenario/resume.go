@@ -70,6 +70,8 @@ type seqPublisher struct {
 	errs     atomic.Int64
 	mu       sync.Mutex
 	lastErr  string
+	began    time.Time // first tick (publisher goroutine until done)
+	ended    time.Time // return of run
 }
 
 func newSeqPublisher(controls ...string) *seqPublisher {
@@ -80,6 +82,8 @@ func newSeqPublisher(controls ...string) *seqPublisher {
 // run publishes at rate until stop is closed, ctx ends or until passes.
 func (p *seqPublisher) run(ctx context.Context, rate float64, until time.Time, stop <-chan struct{}) {
 	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	p.began = time.Now()
+	defer func() { p.ended = time.Now() }()
 	defer t.Stop()
 	for n := 0; n < MaxPublishes && time.Now().Before(until); n++ {
 		select {
@@ -139,6 +143,17 @@ func (p *seqPublisher) publish(ctx context.Context, control string, seq int64) e
 		return fmt.Errorf("%w: %s: %s", ErrPublishStatus, control, bytes.TrimSpace(b))
 	}
 	return nil
+}
+
+// achieved is the publishes per second that succeeded (after run returned):
+// a publish answers once its fan-out is queued, so the publisher never
+// runs ahead of the gateway (one publish at a time keeps the sequence in
+// position order), and a rate the machine cannot fan out is not reached.
+func (p *seqPublisher) achieved() float64 {
+	if d := p.ended.Sub(p.began).Seconds(); d > 0 {
+		return float64(p.last.Load()) / d
+	}
+	return 0
 }
 
 func (p *seqPublisher) lastError() string {
@@ -213,6 +228,8 @@ type ResumeConfig struct {
 	Away time.Duration
 	// OnlyHistory skips the run without history (no ratio then).
 	OnlyHistory bool
+	// HistoryFirst runs the gateway with history first (an order check).
+	HistoryFirst bool
 }
 
 // ResumeRun is one gateway's run.
@@ -224,6 +241,7 @@ type ResumeRun struct {
 	Tracked        Tracked    `json:"tracked"`
 	PublishErrors  int64      `json:"publish_errors"`
 	LastPublishErr string     `json:"last_publish_error,omitempty"`
+	PublishRate    float64    `json:"publish_rate_achieved"` // successful publishes per second
 	// The gateway's own counters over the reconnect storm (history only).
 	ServerReplays          float64 `json:"server_replays"`
 	ServerReplayed         float64 `json:"server_replayed_messages"`
@@ -284,6 +302,8 @@ func Resume(ctx context.Context, cfg ResumeConfig) (*ResumeReport, error) {
 	}{{"no history", nil}, {"history", cfg.HistoryEnv}}
 	if cfg.OnlyHistory {
 		variants = variants[1:]
+	} else if cfg.HistoryFirst {
+		variants[0], variants[1] = variants[1], variants[0]
 	}
 	for _, v := range variants {
 		run, err := resumeOne(ctx, &cfg, v.name, v.env, rep)
@@ -296,6 +316,9 @@ func Resume(ctx context.Context, cfg ResumeConfig) (*ResumeReport, error) {
 	}
 	if len(rep.Runs) == 2 {
 		without, with := rep.Runs[0], rep.Runs[1]
+		if cfg.HistoryFirst {
+			without, with = with, without
+		}
 		if without.Reconnect.StreamsPerSec > 0 {
 			rep.StormRatio = with.Reconnect.StreamsPerSec / without.Reconnect.StreamsPerSec
 		}
@@ -424,6 +447,7 @@ func (r *run) resume(ctx context.Context, cfg *ResumeConfig, control string, res
 	r.setStatus("drain")
 	t, err := r.waitDelivered(ctx, pub.last.Load(), cfg.Drain)
 	res.Tracked, res.PublishErrors, res.LastPublishErr = t, pub.errs.Load(), pub.lastError()
+	res.PublishRate = pub.achieved()
 	if err != nil {
 		return err
 	}
@@ -447,6 +471,7 @@ func (s *ResumeReport) WriteTable(w io.Writer) {
 				p.Name, p.Ready, p.Seconds, p.StreamsPerSec, p.AllReady, p.Shed, p.Failed, p.OtherClosed)
 		}
 		writeTracked(w, r.Tracked, r.PublishErrors, r.LastPublishErr)
+		fmt.Fprintf(w, "    publishes achieved %.1f/s (asked %.0f/s)\n", r.PublishRate, s.PublishRate)
 		if r.ServerReplays > 0 || r.HistoryBytes > 0 {
 			fmt.Fprintf(w, "    gateway: %.0f replays, %.0f replayed events = %.0f replayed/s over the storm; history %.0f B\n",
 				r.ServerReplays, r.ServerReplayed, r.ReplayedPerSec, r.HistoryBytes)

@@ -99,24 +99,25 @@ type RestartRecord struct {
 
 // RollingReport is the outcome of the rolling restart.
 type RollingReport struct {
-	Scenario       string              `json:"scenario"`
-	Streams        int                 `json:"streams"`
-	Gateways       int                 `json:"gateways"`
-	Procs          int                 `json:"client_procs"`
-	PublishRate    float64             `json:"publish_rate"`
-	Duration       time.Duration       `json:"duration_ns"`
-	Connect        StormPhase          `json:"connect"`
-	Restarts       []RestartRecord     `json:"restarts"`
-	Tracked        Tracked             `json:"tracked"`
-	PublishErrors  int64               `json:"publish_errors"`
-	LastPublishErr string              `json:"last_publish_error,omitempty"`
-	Reconnects     int64               `json:"reconnects"`     // streams re-opened by the clients
-	SettleSeconds  float64             `json:"settle_seconds"` // last publish until all streams open and caught up
-	OpenAtEnd      int64               `json:"open_at_end"`
-	StreamsPerGW   []float64           `json:"streams_per_gateway_end"`
-	ServerReplayed float64             `json:"server_replayed_messages"` // summed over the gateways' last processes
-	GatewayExits   []string            `json:"gateway_exits"`            // the final stop of each
-	Clients        loadclient.Counters `json:"clients"`
+	Scenario        string              `json:"scenario"`
+	Streams         int                 `json:"streams"`
+	Gateways        int                 `json:"gateways"`
+	Procs           int                 `json:"client_procs"`
+	PublishRate     float64             `json:"publish_rate"`
+	Duration        time.Duration       `json:"duration_ns"`
+	Connect         StormPhase          `json:"connect"`
+	Restarts        []RestartRecord     `json:"restarts"`
+	Tracked         Tracked             `json:"tracked"`
+	PublishErrors   int64               `json:"publish_errors"`
+	LastPublishErr  string              `json:"last_publish_error,omitempty"`
+	PublishAchieved float64             `json:"publish_rate_achieved"` // successful publishes per second
+	Reconnects      int64               `json:"reconnects"`            // streams re-opened by the clients
+	SettleSeconds   float64             `json:"settle_seconds"`        // last publish until all streams open and caught up
+	OpenAtEnd       int64               `json:"open_at_end"`
+	StreamsPerGW    []float64           `json:"streams_per_gateway_end"`
+	ServerReplayed  float64             `json:"server_replayed_messages"` // summed over the gateways' last processes
+	GatewayExits    []string            `json:"gateway_exits"`            // the final stop of each
+	Clients         loadclient.Counters `json:"clients"`
 }
 
 // RollingRestart runs the cluster rolling restart.
@@ -223,6 +224,7 @@ func (r *run) rolling(ctx context.Context, cfg *RollingConfig, gws []*resumeGate
 		}
 		<-pubDone
 	}()
+	r.setStatus("publishing")
 	// Gateway i is restarted at (i+1)/(n+1) of the publishing time.
 	for i, g := range gws {
 		at := t0.Add(cfg.Duration * time.Duration(i+1) / time.Duration(len(gws)+1))
@@ -262,6 +264,7 @@ func (r *run) rolling(ctx context.Context, cfg *RollingConfig, gws []*resumeGate
 	})
 	rep.SettleSeconds = time.Since(tEnd).Seconds()
 	rep.Tracked, rep.PublishErrors, rep.LastPublishErr = t, pub.errs.Load(), pub.lastError()
+	rep.PublishAchieved = pub.achieved()
 	rep.OpenAtEnd = cs[groupFirst].Active + cs[groupAgain].Active
 	for _, g := range gws {
 		n, _ := procstat.ScrapeGauge(ctx, g.ControlURL()+"/metrics", streamsOpenMetric)
@@ -285,6 +288,7 @@ func (s *RollingReport) WriteTable(w io.Writer) {
 			r.Gateway, r.At, r.StreamsHeld, r.ExitSeconds, r.Exit, r.UpSeconds)
 	}
 	writeTracked(w, s.Tracked, s.PublishErrors, s.LastPublishErr)
+	fmt.Fprintf(w, "  publishes achieved %.1f/s (asked %.0f/s)\n", s.PublishAchieved, s.PublishRate)
 	fmt.Fprintf(w, "  reconnects %d; all open and caught up %.2fs after the last publish (open %d); streams per gateway at the end %v\n",
 		s.Reconnects, s.SettleSeconds, s.OpenAtEnd, s.StreamsPerGW)
 	fmt.Fprintf(w, "  replayed events (gateways' current processes) %.0f; final gateway exits %v\n", s.ServerReplayed, s.GatewayExits)

@@ -63,6 +63,7 @@ func runResume(ctx context.Context, args []string, sio stdio) error {
 	drain := fs.Duration("drain", scenario.DefaultDrain, "wait at most this long for the last deliveries")
 	away := fs.Duration("away", 0, "keep the dropped streams away this long before they reconnect")
 	only := fs.Bool("only-history", false, "skip the run without history (no same-run ratio)")
+	first := fs.Bool("history-first", false, "run the gateway with history first (an order check)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func runResume(ctx context.Context, args []string, sio stdio) error {
 	_, err = runBounded(ctx, &cf, sio, func(ctx context.Context) (*scenario.ResumeReport, error) {
 		return scenario.Resume(ctx, scenario.ResumeConfig{Common: common, GatewayExe: hf.gateway,
 			CallbackURL: be.URL() + "/cb", PublishRate: *rate, Warmup: *warmup, Tail: *tail, PhaseTimeout: *timeout,
-			Drain: *drain, HistoryEnv: histEnv, GatewayEnv: gwEnv, Away: *away, OnlyHistory: *only})
+			Drain: *drain, HistoryEnv: histEnv, GatewayEnv: gwEnv, Away: *away, OnlyHistory: *only, HistoryFirst: *first})
 	})
 	return err
 }
