@@ -22,7 +22,10 @@ import (
 // The replay runs on the stream's loop, in bounded steps like a fan-out (it is
 // a fan-out in reverse: kept frames written to one stream): each step reads at
 // most what is left of its write budget (half of it while a fan-out or inbox
-// work waits) from the loop's history.Reader and writes it. The stream is in
+// work waits), and at most replayBatch frames, from the loop's history.Reader
+// and writes them with one writev, charged as one write (as buffered sends
+// are): a storm of resuming streams costs a syscall per stream and step, not
+// one per missed event. The stream is in
 // its setup phase meanwhile (setup.go), so `ready` follows the replay.
 //
 // The race with live publishes: a publish is appended to the history before
