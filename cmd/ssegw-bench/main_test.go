@@ -78,6 +78,11 @@ func TestUsageErrors(t *testing.T) {
 		{"churn", "--min-life", "2s", "--max-life", "1s"},
 		{"suite", "--streams", "x"},
 		{"peers", "--nginx", "/nonexistent/nginx", "--streams", "1"},
+		{"resume", "--streams", "x"},
+		{"resume", "--gateway", "/nonexistent/ssegw", "--streams", "1", "--quiet"},
+		{"resume", "--publish-rate", "0", "--streams", "1", "--quiet"},
+		{"rolling", "--gateway", "/nonexistent/ssegw", "--streams", "1", "--quiet"},
+		{"rolling", "--head", "firefox"},
 	}
 	for _, args := range cases {
 		code := run(context.Background(), args, nil, io.Discard, &errb)
