@@ -59,7 +59,7 @@ bench: ## the benchmark suite: gateway vs baseline vs ceiling, regenerates BENCH
 # Resume (issue 14, BENCHMARKS.md "Resume (issue 14)"): 15,000 streams dropped at
 # once and back with Last-Event-ID under publishing, against a gateway without and
 # one with history; then three clustered gateways (embedded JetStream) restarted in
-# turn under publishing. About four minutes; under the shared bench lock.
+# turn under publishing. About three minutes; under the shared bench lock.
 bench-resume: ## resume storm with vs without history, and the cluster rolling restart (BENCH_STREAMS=15000)
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
