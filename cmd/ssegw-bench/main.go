@@ -54,6 +54,7 @@ func commands() []command {
 		{"storm", "connect N at once (callback round trip) until all ready, then reconnect all; streams/s, sheds", runStorm},
 		{"churn", "streams opening and closing at a rate with random lifetimes; server RSS and gauge over time", runChurn},
 		{"suite", "start the servers, run every scenario, regenerate the BENCHMARKS.md block and charts", runSuite},
+		{"rabbit-fanout", "a private RabbitMQ broker, N streams with a queue each, publishes fanned out by the broker; vs the same streams without AMQP", runRabbitFanout},
 		{"peers", "run hold and fanout against nginx+nchan (and the ceiling); regenerate the peers block", runPeers},
 		{"baseline", "run the net/http goroutine-per-stream SSE server", runBaseline},
 		{"ceiling", "run the bare write loop SSE server (the physical limit)", runCeiling},

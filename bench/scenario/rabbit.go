@@ -1,0 +1,551 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"ssegw/bench/loadclient"
+	"ssegw/bench/sseparse"
+	"ssegw/bench/stats"
+)
+
+// Defaults of the rabbit-fanout scenario.
+const (
+	// DefaultRabbitExchange is the gateway's topic exchange without a
+	// RABBITMQ_ENV_PREFIX.
+	DefaultRabbitExchange = "sse.events"
+	// DefaultRoutingKey is the routing key every stream is bound to (the bench
+	// backend's --bindings).
+	DefaultRoutingKey = "bench"
+	// DefaultRabbitPublishes is how many messages are published.
+	DefaultRabbitPublishes = 10
+	// rabbitSetupFloor is the slowest queue setup rate (streams per second)
+	// the ready wait allows for (about 600-800/s measured in phase 1).
+	rabbitSetupFloor = 150
+	// amqpDialTimeout bounds the publisher's connection to the broker.
+	amqpDialTimeout = 10 * time.Second
+	// maxRabbitPublishes bounds one run's publishes.
+	maxRabbitPublishes = 10_000
+)
+
+var (
+	// ErrRemoteAMQP refuses a non-loopback broker URL without AllowRemote.
+	ErrRemoteAMQP = errors.New("scenario: AMQP URL is not a loopback address (use --allow-remote)")
+	// ErrBadAMQPURL reports an AMQP URL that is not amqp:// or amqps://.
+	ErrBadAMQPURL = errors.New("scenario: bad AMQP URL")
+	// ErrNotReady reports streams that did not all get "ready" in time.
+	ErrNotReady = errors.New("scenario: streams did not all get ready in time")
+)
+
+// RabbitConfig configures the rabbit-fanout scenario: N streams on a gateway
+// in RabbitMQ mode, each with its own queue bound to RoutingKey (the backend
+// answers each connect with its own request_id), and Publishes messages
+// published to the topic exchange, each fanned out by the broker to every
+// queue. Common's target, ServerPID and MetricsURL are the AMQP gateway's.
+type RabbitConfig struct {
+	Common
+	// Plain, if set, is a gateway without AMQP (same config otherwise): the
+	// same N streams are opened there first, for its RSS per stream.
+	Plain       *PlainGateway
+	AMQPURL     string // the broker (the publisher's connection)
+	Exchange    string // "": DefaultRabbitExchange
+	RoutingKey  string // "": DefaultRoutingKey
+	Publishes   int    // 0: DefaultRabbitPublishes
+	PublishRate float64
+	// ReadyTimeout bounds the wait for every stream's "ready" (its queue
+	// declared, bound and consumed); 0: N at rabbitSetupFloor per second
+	// plus openSlack.
+	ReadyTimeout time.Duration
+	// Drain bounds the wait for one publish's deliveries.
+	Drain  time.Duration
+	Broker *BrokerProbe // optional: the broker's memory and queue count
+}
+
+// PlainGateway is the gateway without AMQP that the same streams are held on.
+type PlainGateway struct {
+	Target netip.AddrPort
+	PID    int
+}
+
+// BrokerProbe reads the broker under test.
+type BrokerProbe struct {
+	PID int // the Erlang VM (beam.smp), for its RSS
+	// Memory returns the broker's own figure of its memory in bytes
+	// (rabbitmqctl status: memory total); nil: not read.
+	Memory func(context.Context) (int64, error)
+	// Queues counts the stream queues (sse.conn.*); nil: not counted.
+	Queues func(context.Context) (int, error)
+}
+
+// GatewayMemory is one gateway's RSS with no streams and with the N streams
+// open and ready.
+type GatewayMemory struct {
+	Target         string  `json:"target"`
+	PID            int     `json:"pid"`
+	Streams        int64   `json:"streams"`             // open at the client side at the second sample
+	Ready          int64   `json:"ready"`               // of them, got "ready"
+	Consumers      float64 `json:"consumers,omitempty"` // the gateway's own gauge (Common.MetricsGauge) with them ready
+	RSSEmpty       int64   `json:"rss_bytes_no_streams"`
+	RSSReady       int64   `json:"rss_bytes_streams_ready"`
+	BytesPerStream float64 `json:"rss_bytes_per_stream"`
+	Error          string  `json:"error,omitempty"`
+}
+
+// BrokerMemory is the broker's memory with no queues and with the N queues.
+type BrokerMemory struct {
+	PID               int     `json:"pid"`
+	RSSEmpty          int64   `json:"rss_bytes_no_queues"`
+	RSSReady          int64   `json:"rss_bytes_queues"`
+	RSSPerQueue       float64 `json:"rss_bytes_per_queue"`
+	TotalEmpty        int64   `json:"memory_total_bytes_no_queues"` // rabbitmqctl status
+	TotalReady        int64   `json:"memory_total_bytes_queues"`
+	TotalPerQueue     float64 `json:"memory_total_bytes_per_queue"`
+	Queues            int     `json:"queues"` // sse.conn.* once all streams were ready (-1: not counted)
+	RSSAfterPublishes int64   `json:"rss_bytes_after_publishes"`
+	Error             string  `json:"error,omitempty"`
+}
+
+// PublishOutcome is one publish: how many streams got it before the next
+// publish (or Drain), and how long the last of them took.
+type PublishOutcome struct {
+	Seq       int     `json:"seq"`
+	Delivered int64   `json:"delivered"`
+	Seconds   float64 `json:"seconds_to_last_delivery"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// RabbitReport is the outcome of a rabbit-fanout run.
+type RabbitReport struct {
+	Scenario string `json:"scenario"`
+	Procs    int    `json:"client_procs"`
+	Streams  int    `json:"streams"`
+	Exchange string `json:"exchange"`
+	Key      string `json:"routing_key"`
+
+	Plain *GatewayMemory `json:"plain_gateway,omitempty"` // the same streams without AMQP
+	AMQP  GatewayMemory  `json:"amqp_gateway"`
+	// ConsumerBytes is the AMQP gateway's RSS per stream minus the plain
+	// gateway's: what a queue consumer costs (0 without Plain).
+	ConsumerBytes float64 `json:"consumer_rss_bytes_per_stream"`
+	// AMQPRSSAfter is the AMQP gateway's RSS after the publishes.
+	AMQPRSSAfter int64 `json:"amqp_gateway_rss_bytes_after_publishes"`
+
+	OpenSeconds  float64 `json:"open_seconds"`  // N response heads (the 200 comes before the queue)
+	ReadySeconds float64 `json:"ready_seconds"` // from the first connect until all N were ready
+	SetupPerSec  float64 `json:"setups_per_second"`
+	ReadyLatency Latency `json:"ready_latency"` // connect to "ready", per stream
+
+	Broker *BrokerMemory `json:"broker,omitempty"`
+
+	Publishes       int              `json:"publishes"`
+	PublishErrors   int              `json:"publish_errors"`
+	PerPublish      []PublishOutcome `json:"per_publish"`
+	Expected        int64            `json:"expected_deliveries"`
+	Delivered       int64            `json:"delivered"`
+	Seconds         float64          `json:"seconds"`
+	ServerCPU       float64          `json:"server_cpu_seconds"` // the AMQP gateway, during the publishes
+	DeliveriesPerCS float64          `json:"deliveries_per_cpu_second"`
+	BrokerCPU       float64          `json:"broker_cpu_seconds"` // the broker, during the publishes
+	Latency         Latency          `json:"latency"`
+	LatencyHist     stats.Snapshot   `json:"latency_histogram_ns"`
+	// The gateway's own counts over the publishes (with MetricsURL).
+	GatewayDeliveries float64 `json:"gateway_rabbitmq_deliveries"`
+	GatewayAcks       float64 `json:"gateway_rabbitmq_acks"`
+
+	Clients      loadclient.Counters `json:"clients"`
+	PlainClients loadclient.Counters `json:"plain_clients"`
+	ClientCPU    float64             `json:"client_cpu_seconds"`
+}
+
+func (cfg *RabbitConfig) rabbitDefaults() error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	if cfg.Exchange == "" {
+		cfg.Exchange = DefaultRabbitExchange
+	}
+	if cfg.RoutingKey == "" {
+		cfg.RoutingKey = DefaultRoutingKey
+	}
+	if cfg.Publishes == 0 {
+		cfg.Publishes = DefaultRabbitPublishes
+	}
+	if cfg.PublishRate == 0 {
+		cfg.PublishRate = 1
+	}
+	if cfg.Publishes < 0 || cfg.Publishes > maxRabbitPublishes || cfg.PublishRate < 0 {
+		return ErrBadPublishRate
+	}
+	if cfg.Drain == 0 {
+		cfg.Drain = DefaultDrain
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = openSlack + time.Duration(float64(cfg.Streams)/rabbitSetupFloor*float64(time.Second))
+	}
+	u, err := url.Parse(cfg.AMQPURL)
+	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
+		return fmt.Errorf("%w: %q", ErrBadAMQPURL, cfg.AMQPURL)
+	}
+	if !cfg.Client.AllowRemote && !IsLoopbackURL(u.Host) {
+		return ErrRemoteAMQP
+	}
+	return nil
+}
+
+// RabbitFanout runs the rabbit-fanout scenario: the plain gateway's streams
+// first (opened, ready, sampled, closed), then the AMQP gateway's, the
+// broker sampled with no queues and with N, then the publishes.
+func RabbitFanout(ctx context.Context, cfg RabbitConfig) (*RabbitReport, error) {
+	if err := cfg.rabbitDefaults(); err != nil {
+		return nil, err
+	}
+	rep := &RabbitReport{Scenario: "rabbit-fanout", Streams: cfg.Streams, Exchange: cfg.Exchange, Key: cfg.RoutingKey}
+	if cfg.Plain != nil {
+		pm, cs, err := holdPlain(ctx, &cfg)
+		rep.Plain, rep.PlainClients = pm, cs
+		if err != nil {
+			return rep, fmt.Errorf("plain gateway: %w", err)
+		}
+	}
+	pub, err := dialPublisher(ctx, &cfg)
+	if err != nil {
+		return rep, err
+	}
+	defer pub.close()
+	if err := sleepCtx(ctx, cfg.Settle); err != nil {
+		return rep, err
+	}
+	rep.AMQP = GatewayMemory{Target: cfg.Client.Target.String(), PID: cfg.ServerPID}
+	rep.AMQP.RSSEmpty = cfg.sampleServer(ctx, 0).RSSBytes
+	if cfg.Broker != nil {
+		rep.Broker = &BrokerMemory{PID: cfg.Broker.PID, Queues: -1}
+		cfg.Broker.sample(ctx, &rep.Broker.RSSEmpty, &rep.Broker.TotalEmpty, &rep.Broker.Error)
+	}
+	r, err := start(ctx, &cfg.Common, "rabbit-fanout")
+	if err != nil {
+		return rep, err
+	}
+	rep.Procs = r.fleet.Procs()
+	err = r.rabbit(ctx, &cfg, pub, rep)
+	res, ferr := r.finish()
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return rep, err
+	}
+	g := res.Groups[0]
+	rep.Latency = toLatency(g.Latency)
+	rep.LatencyHist = g.Latency
+	rep.ReadyLatency = toLatency(g.Ready)
+	rep.Clients = g.Counters
+	rep.ClientCPU = res.CPUSeconds
+	return rep, nil
+}
+
+// holdPlain opens the N streams on the plain gateway, waits for their ready,
+// samples its RSS, and closes them.
+func holdPlain(ctx context.Context, cfg *RabbitConfig) (*GatewayMemory, loadclient.Counters, error) {
+	c := cfg.Common
+	c.Client.Target, c.ServerPID, c.MetricsURL, c.MetricsGauge = cfg.Plain.Target, cfg.Plain.PID, "", ""
+	gm := &GatewayMemory{Target: c.Client.Target.String(), PID: c.ServerPID}
+	if err := sleepCtx(ctx, c.Settle); err != nil {
+		return gm, loadclient.Counters{}, err
+	}
+	gm.RSSEmpty = c.sampleServer(ctx, 0).RSSBytes
+	r, err := start(ctx, &c, "plain")
+	if err != nil {
+		return gm, loadclient.Counters{}, err
+	}
+	_, err = r.openReady(ctx, c.Streams, cfg.ReadyTimeout, gm)
+	if err == nil {
+		err = sleepCtx(ctx, c.Settle)
+	}
+	if err == nil {
+		gm.RSSReady = c.sampleServer(ctx, gm.Streams).RSSBytes
+		gm.perStream()
+	}
+	res, ferr := r.finish()
+	if err == nil {
+		err = ferr
+	}
+	return gm, res.Groups[0].Counters, err
+}
+
+func (g *GatewayMemory) perStream() {
+	if g.Streams > 0 && g.RSSEmpty > 0 && g.RSSReady > 0 {
+		g.BytesPerStream = float64(g.RSSReady-g.RSSEmpty) / float64(g.Streams)
+	}
+}
+
+// openReady opens n streams and waits until every open one got "ready".
+// Streams that do not get ready in time are an error (ErrNotReady).
+func (r *run) openReady(ctx context.Context, n int, timeout time.Duration, gm *GatewayMemory) (time.Duration, error) {
+	t0 := time.Now()
+	r.setStatus("opening")
+	if _, err := r.openTo(ctx, n); err != nil {
+		return time.Since(t0), err
+	}
+	opened := time.Since(t0)
+	r.setStatus("waiting for ready")
+	var last loadclient.Counters
+	err := waitUntil(ctx, timeout, func() (bool, error) {
+		cs, err := r.fleet.Counters()
+		last = cs[0]
+		return err == nil && last.Ready >= last.Active, err
+	})
+	gm.Streams, gm.Ready = last.Active, last.Ready
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %d of %d open streams ready after %v", ErrNotReady, last.Ready, last.Active, timeout)
+	}
+	if err == nil && last.Active < int64(n) {
+		err = fmt.Errorf("%w: %d of %d streams open (failed %d, closed by the server %d)",
+			ErrOpenStuck, last.Active, n, last.Failed, last.ServerClosed)
+	}
+	return opened, err
+}
+
+func (r *run) rabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPublisher, rep *RabbitReport) error {
+	t0 := time.Now()
+	opened, err := r.openReady(ctx, cfg.Streams, cfg.ReadyTimeout, &rep.AMQP)
+	rep.OpenSeconds = opened.Seconds()
+	rep.ReadySeconds = time.Since(t0).Seconds()
+	if rep.ReadySeconds > 0 {
+		rep.SetupPerSec = float64(rep.AMQP.Ready) / rep.ReadySeconds
+	}
+	if err != nil {
+		return err
+	}
+	if err := sleepCtx(ctx, cfg.Settle); err != nil {
+		return err
+	}
+	sr := cfg.sampleServer(ctx, rep.AMQP.Streams)
+	rep.AMQP.RSSReady, rep.AMQP.Consumers = sr.RSSBytes, sr.Gauge
+	rep.AMQP.perStream()
+	if rep.Plain != nil && rep.Plain.BytesPerStream != 0 && rep.AMQP.BytesPerStream != 0 {
+		rep.ConsumerBytes = rep.AMQP.BytesPerStream - rep.Plain.BytesPerStream
+	}
+	if b := rep.Broker; b != nil {
+		cfg.Broker.sample(ctx, &b.RSSReady, &b.TotalReady, &b.Error)
+		if cfg.Broker.Queues != nil {
+			q, err := cfg.Broker.Queues(ctx)
+			if err != nil && b.Error == "" {
+				b.Error = err.Error()
+			}
+			b.Queues = q
+		}
+		if n := float64(rep.AMQP.Streams); n > 0 {
+			if b.RSSEmpty > 0 && b.RSSReady > 0 {
+				b.RSSPerQueue = float64(b.RSSReady-b.RSSEmpty) / n
+			}
+			if b.TotalEmpty > 0 && b.TotalReady > 0 {
+				b.TotalPerQueue = float64(b.TotalReady-b.TotalEmpty) / n
+			}
+		}
+	}
+	return r.publishRabbit(ctx, cfg, pub, rep)
+}
+
+// publishRabbit publishes cfg.Publishes messages at cfg.PublishRate; after
+// each it waits (within cfg.Drain) until every stream got it, so each
+// publish's deliveries are counted alone. A publish whose deliveries take
+// longer than the interval delays the next.
+func (r *run) publishRabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPublisher, rep *RabbitReport) error {
+	before, err := r.fleet.Counters()
+	if err != nil {
+		return err
+	}
+	n := before[0].Active
+	m0 := r.gatewayCounts(ctx)
+	s0 := r.c.sampleServer(ctx, n)
+	b0 := cfg.Broker.cpu()
+	var interval time.Duration
+	if cfg.PublishRate > 0 {
+		interval = time.Duration(float64(time.Second) / cfg.PublishRate)
+	}
+	t0 := time.Now()
+	got := before[0].Events
+	for i := 0; i < cfg.Publishes; i++ {
+		if err := sleepCtx(ctx, time.Until(t0.Add(time.Duration(i)*interval))); err != nil {
+			return err
+		}
+		r.setStatus(fmt.Sprintf("publish %d/%d", i+1, cfg.Publishes))
+		out := PublishOutcome{Seq: i}
+		sent := time.Now()
+		rep.Publishes++
+		if err := pub.publish(ctx, cfg.Exchange, cfg.RoutingKey); err != nil {
+			rep.PublishErrors++
+			out.Error = err.Error()
+			rep.PerPublish = append(rep.PerPublish, out)
+			continue
+		}
+		rep.Expected += n
+		werr := waitUntil(ctx, cfg.Drain, func() (bool, error) {
+			cs, err := r.fleet.Counters()
+			if err == nil {
+				out.Delivered = cs[0].Events - got
+			}
+			return err == nil && out.Delivered >= n, err
+		})
+		out.Seconds = time.Since(sent).Seconds()
+		if werr != nil && !errors.Is(werr, context.DeadlineExceeded) {
+			return werr
+		}
+		got += out.Delivered
+		rep.PerPublish = append(rep.PerPublish, out)
+	}
+	after, err := r.fleet.Counters()
+	if err != nil {
+		return err
+	}
+	rep.Seconds = time.Since(t0).Seconds()
+	rep.Delivered = after[0].Events - before[0].Events
+	s1 := r.c.sampleServer(ctx, after[0].Active)
+	rep.AMQPRSSAfter = s1.RSSBytes
+	rep.ServerCPU = s1.CPUSeconds - s0.CPUSeconds
+	if rep.ServerCPU > 0 {
+		rep.DeliveriesPerCS = float64(rep.Delivered) / rep.ServerCPU
+	}
+	if b1 := cfg.Broker.cpu(); b0 >= 0 && b1 >= 0 {
+		rep.BrokerCPU = b1 - b0
+	}
+	if rep.Broker != nil {
+		rep.Broker.RSSAfterPublishes = cfg.Broker.rss()
+	}
+	m1 := r.gatewayCounts(ctx)
+	rep.GatewayDeliveries, rep.GatewayAcks = m1[0]-m0[0], m1[1]-m0[1]
+	return nil
+}
+
+// gatewayCounts reads the gateway's delivery and ack counters (zero without
+// a metrics URL).
+func (r *run) gatewayCounts(ctx context.Context) [2]float64 {
+	var out [2]float64
+	if r.c.MetricsURL == "" {
+		return out
+	}
+	for i, name := range []string{"ssegw_rabbitmq_deliveries_total", "ssegw_rabbitmq_acks_total"} {
+		out[i], _ = scrapeMetric(ctx, r.c.MetricsURL, name)
+	}
+	return out
+}
+
+func (b *BrokerProbe) sample(ctx context.Context, rss, total *int64, errText *string) {
+	*rss = b.rss()
+	if b.Memory != nil {
+		v, err := b.Memory(ctx)
+		if err != nil && *errText == "" {
+			*errText = err.Error()
+		}
+		*total = v
+	}
+}
+
+func (b *BrokerProbe) rss() int64 {
+	if b == nil || b.PID <= 0 {
+		return 0
+	}
+	return (&Common{ServerPID: b.PID}).sampleServer(context.Background(), 0).RSSBytes
+}
+
+// cpu is the broker's CPU seconds so far (-1: unknown).
+func (b *BrokerProbe) cpu() float64 {
+	if b == nil || b.PID <= 0 {
+		return -1
+	}
+	s := (&Common{ServerPID: b.PID}).sampleServer(context.Background(), 0)
+	if s.Error != "" {
+		return -1
+	}
+	return s.CPUSeconds
+}
+
+// amqpPublisher publishes timestamped messages to the exchange on one
+// channel with publisher confirms (a publish returns once the broker has
+// routed it to every queue).
+type amqpPublisher struct {
+	conn *amqp.Connection
+	ch   *amqp.Channel
+}
+
+func dialPublisher(ctx context.Context, cfg *RabbitConfig) (*amqpPublisher, error) {
+	conn, err := amqp.DialConfig(cfg.AMQPURL, amqp.Config{Dial: amqp.DefaultDial(amqpDialTimeout)})
+	if err != nil {
+		return nil, fmt.Errorf("scenario: publisher: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.Confirm(false)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("scenario: publisher channel: %w", err)
+	}
+	return &amqpPublisher{conn: conn, ch: ch}, nil
+}
+
+// publish sends {"data":"t=<nanos>"} (an unnamed event, as a send without a
+// name) and waits for the broker's confirm.
+func (p *amqpPublisher) publish(ctx context.Context, exchange, key string) error {
+	body := append([]byte(`{"data":"`), sseparse.AppendTimestamp(nil, time.Now().UnixNano())...)
+	body = append(body, `"}`...)
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	conf, err := p.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false,
+		amqp.Publishing{ContentType: "application/json", Body: body})
+	if err != nil {
+		return err
+	}
+	ok, err := conf.WaitContext(ctx)
+	if err == nil && !ok {
+		err = errors.New("scenario: publish nacked by the broker")
+	}
+	return err
+}
+
+func (p *amqpPublisher) close() {
+	_ = p.ch.Close()
+	_ = p.conn.Close()
+}
+
+// WriteTable prints the summary table.
+func (f *RabbitReport) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "rabbit-fanout: %d streams, %d client process(es), exchange %s, routing key %q\n",
+		f.Streams, f.Procs, f.Exchange, f.Key)
+	if p := f.Plain; p != nil {
+		fmt.Fprintf(w, "  plain gateway %s (no AMQP): %d streams ready, RSS %s -> %s: %.0f B/stream\n",
+			p.Target, p.Ready, mib(p.RSSEmpty), mib(p.RSSReady), p.BytesPerStream)
+	}
+	a := f.AMQP
+	fmt.Fprintf(w, "  AMQP gateway %s: %d streams ready, RSS %s -> %s: %.0f B/stream\n",
+		a.Target, a.Ready, mib(a.RSSEmpty), mib(a.RSSReady), a.BytesPerStream)
+	if f.Plain != nil {
+		fmt.Fprintf(w, "  a queue consumer costs the gateway %.0f B of RSS per stream\n", f.ConsumerBytes)
+	}
+	fmt.Fprintf(w, "  open %.1fs, all ready %.1fs (%.0f queue setups/s); ready latency ms: %s\n",
+		f.OpenSeconds, f.ReadySeconds, f.SetupPerSec, f.ReadyLatency)
+	if b := f.Broker; b != nil {
+		fmt.Fprintf(w, "  broker (pid %d): %d queues, RSS %s -> %s: %.0f B/queue; memory total %s -> %s: %.0f B/queue\n",
+			b.PID, b.Queues, mib(b.RSSEmpty), mib(b.RSSReady), b.RSSPerQueue, mib(b.TotalEmpty), mib(b.TotalReady), b.TotalPerQueue)
+		if b.Error != "" {
+			fmt.Fprintf(w, "  broker probe error: %s\n", b.Error)
+		}
+	}
+	fmt.Fprintf(w, "  publishes %d (errors %d): deliveries %d of %d expected in %.1fs\n",
+		f.Publishes, f.PublishErrors, f.Delivered, f.Expected, f.Seconds)
+	for _, p := range f.PerPublish {
+		fmt.Fprintf(w, "    publish %d: %d delivered, last after %.0f ms %s\n", p.Seq, p.Delivered, p.Seconds*1000, p.Error)
+	}
+	fmt.Fprintf(w, "  delivery latency ms: %s\n", f.Latency)
+	fmt.Fprintf(w, "  gateway CPU %.2fs (%.0f deliveries per CPU-second), broker CPU %.2fs, gateway counted %.0f deliveries, %.0f acks\n",
+		f.ServerCPU, f.DeliveriesPerCS, f.BrokerCPU, f.GatewayDeliveries, f.GatewayAcks)
+	fmt.Fprintf(w, "  AMQP gateway RSS after the publishes %s\n", mib(f.AMQPRSSAfter))
+	writeCounters(w, f.Clients, f.ClientCPU)
+}
