@@ -1,12 +1,14 @@
 package scenario
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -70,16 +72,17 @@ type RabbitConfig struct {
 
 // PlainGateway is the gateway without AMQP that the same streams are held on.
 type PlainGateway struct {
-	Target netip.AddrPort
-	PID    int
+	Target     netip.AddrPort
+	PID        int
+	MetricsURL string // optional: its Go memory figures
 }
 
 // BrokerProbe reads the broker under test.
 type BrokerProbe struct {
 	PID int // the Erlang VM (beam.smp), for its RSS
 	// Memory returns the broker's own figure of its memory in bytes
-	// (rabbitmqctl status: memory total); nil: not read.
-	Memory func(context.Context) (int64, error)
+	// (rabbitmqctl status: memory total) and its breakdown; nil: not read.
+	Memory func(context.Context) (int64, map[string]int64, error)
 	// Queues counts the stream queues (sse.conn.*); nil: not counted.
 	Queues func(context.Context) (int, error)
 }
@@ -87,29 +90,54 @@ type BrokerProbe struct {
 // GatewayMemory is one gateway's RSS with no streams and with the N streams
 // open and ready.
 type GatewayMemory struct {
-	Target         string  `json:"target"`
-	PID            int     `json:"pid"`
-	Streams        int64   `json:"streams"`             // open at the client side at the second sample
-	Ready          int64   `json:"ready"`               // of them, got "ready"
-	Consumers      float64 `json:"consumers,omitempty"` // the gateway's own gauge (Common.MetricsGauge) with them ready
-	RSSEmpty       int64   `json:"rss_bytes_no_streams"`
-	RSSReady       int64   `json:"rss_bytes_streams_ready"`
-	BytesPerStream float64 `json:"rss_bytes_per_stream"`
-	Error          string  `json:"error,omitempty"`
+	Target         string   `json:"target"`
+	PID            int      `json:"pid"`
+	Streams        int64    `json:"streams"`             // open at the client side at the second sample
+	Ready          int64    `json:"ready"`               // of them, got "ready"
+	Consumers      float64  `json:"consumers,omitempty"` // the gateway's own gauge (Common.MetricsGauge) with them ready
+	RSSEmpty       int64    `json:"rss_bytes_no_streams"`
+	RSSReady       int64    `json:"rss_bytes_streams_ready"`
+	BytesPerStream float64  `json:"rss_bytes_per_stream"`
+	GoEmpty        GoSample `json:"go_no_streams"`
+	GoReady        GoSample `json:"go_streams_ready"`
 }
 
-// BrokerMemory is the broker's memory with no queues and with the N queues.
+// GoSample is a Go gateway's own memory figures from its /metrics.
+type GoSample struct {
+	Goroutines float64 `json:"goroutines"`
+	HeapInuse  float64 `json:"heap_inuse_bytes"`
+	StackInuse float64 `json:"stack_inuse_bytes"`
+}
+
+func goSample(ctx context.Context, metricsURL string) GoSample {
+	var g GoSample
+	if metricsURL == "" {
+		return g
+	}
+	g.Goroutines, _ = scrapeMetric(ctx, metricsURL, "go_goroutines")
+	g.HeapInuse, _ = scrapeMetric(ctx, metricsURL, "go_memstats_heap_inuse_bytes")
+	g.StackInuse, _ = scrapeMetric(ctx, metricsURL, "go_memstats_stack_inuse_bytes")
+	return g
+}
+
+// BrokerSample is one reading of the broker's memory.
+type BrokerSample struct {
+	RSSBytes int64            `json:"rss_bytes"`          // the VM's RSS (/proc)
+	Total    int64            `json:"memory_total_bytes"` // rabbitmqctl status: memory total (erlang)
+	Parts    map[string]int64 `json:"memory_parts,omitempty"`
+}
+
+// BrokerMemory is the broker's memory with no queues, with the N queues, and
+// after the publishes.
 type BrokerMemory struct {
-	PID               int     `json:"pid"`
-	RSSEmpty          int64   `json:"rss_bytes_no_queues"`
-	RSSReady          int64   `json:"rss_bytes_queues"`
-	RSSPerQueue       float64 `json:"rss_bytes_per_queue"`
-	TotalEmpty        int64   `json:"memory_total_bytes_no_queues"` // rabbitmqctl status
-	TotalReady        int64   `json:"memory_total_bytes_queues"`
-	TotalPerQueue     float64 `json:"memory_total_bytes_per_queue"`
-	Queues            int     `json:"queues"` // sse.conn.* once all streams were ready (-1: not counted)
-	RSSAfterPublishes int64   `json:"rss_bytes_after_publishes"`
-	Error             string  `json:"error,omitempty"`
+	PID            int          `json:"pid"`
+	Queues         int          `json:"queues"` // sse.conn.* once all streams were ready (-1: not counted)
+	Empty          BrokerSample `json:"no_queues"`
+	Ready          BrokerSample `json:"queues_ready"`
+	AfterPublishes BrokerSample `json:"after_publishes"`
+	RSSPerQueue    float64      `json:"rss_bytes_per_queue"`
+	TotalPerQueue  float64      `json:"memory_total_bytes_per_queue"`
+	Error          string       `json:"error,omitempty"`
 }
 
 // PublishOutcome is one publish: how many streams got it before the next
@@ -134,8 +162,10 @@ type RabbitReport struct {
 	// ConsumerBytes is the AMQP gateway's RSS per stream minus the plain
 	// gateway's: what a queue consumer costs (0 without Plain).
 	ConsumerBytes float64 `json:"consumer_rss_bytes_per_stream"`
-	// AMQPRSSAfter is the AMQP gateway's RSS after the publishes.
-	AMQPRSSAfter int64 `json:"amqp_gateway_rss_bytes_after_publishes"`
+	// AMQPRSSAfter and AMQPGoAfter are the AMQP gateway's memory after the
+	// publishes.
+	AMQPRSSAfter int64    `json:"amqp_gateway_rss_bytes_after_publishes"`
+	AMQPGoAfter  GoSample `json:"amqp_gateway_go_after_publishes"`
 
 	OpenSeconds  float64 `json:"open_seconds"`  // N response heads (the 200 comes before the queue)
 	ReadySeconds float64 `json:"ready_seconds"` // from the first connect until all N were ready
@@ -224,9 +254,10 @@ func RabbitFanout(ctx context.Context, cfg RabbitConfig) (*RabbitReport, error) 
 	}
 	rep.AMQP = GatewayMemory{Target: cfg.Client.Target.String(), PID: cfg.ServerPID}
 	rep.AMQP.RSSEmpty = cfg.sampleServer(ctx, 0).RSSBytes
+	rep.AMQP.GoEmpty = goSample(ctx, cfg.MetricsURL)
 	if cfg.Broker != nil {
 		rep.Broker = &BrokerMemory{PID: cfg.Broker.PID, Queues: -1}
-		cfg.Broker.sample(ctx, &rep.Broker.RSSEmpty, &rep.Broker.TotalEmpty, &rep.Broker.Error)
+		rep.Broker.Empty = cfg.Broker.sample(ctx, &rep.Broker.Error)
 	}
 	r, err := start(ctx, &cfg.Common, "rabbit-fanout")
 	if err != nil {
@@ -254,12 +285,13 @@ func RabbitFanout(ctx context.Context, cfg RabbitConfig) (*RabbitReport, error) 
 // samples its RSS, and closes them.
 func holdPlain(ctx context.Context, cfg *RabbitConfig) (*GatewayMemory, loadclient.Counters, error) {
 	c := cfg.Common
-	c.Client.Target, c.ServerPID, c.MetricsURL, c.MetricsGauge = cfg.Plain.Target, cfg.Plain.PID, "", ""
+	c.Client.Target, c.ServerPID, c.MetricsURL, c.MetricsGauge = cfg.Plain.Target, cfg.Plain.PID, cfg.Plain.MetricsURL, ""
 	gm := &GatewayMemory{Target: c.Client.Target.String(), PID: c.ServerPID}
 	if err := sleepCtx(ctx, c.Settle); err != nil {
 		return gm, loadclient.Counters{}, err
 	}
 	gm.RSSEmpty = c.sampleServer(ctx, 0).RSSBytes
+	gm.GoEmpty = goSample(ctx, c.MetricsURL)
 	r, err := start(ctx, &c, "plain")
 	if err != nil {
 		return gm, loadclient.Counters{}, err
@@ -270,6 +302,7 @@ func holdPlain(ctx context.Context, cfg *RabbitConfig) (*GatewayMemory, loadclie
 	}
 	if err == nil {
 		gm.RSSReady = c.sampleServer(ctx, gm.Streams).RSSBytes
+		gm.GoReady = goSample(ctx, c.MetricsURL)
 		gm.perStream()
 	}
 	res, ferr := r.finish()
@@ -328,12 +361,13 @@ func (r *run) rabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPublisher,
 	}
 	sr := cfg.sampleServer(ctx, rep.AMQP.Streams)
 	rep.AMQP.RSSReady, rep.AMQP.Consumers = sr.RSSBytes, sr.Gauge
+	rep.AMQP.GoReady = goSample(ctx, cfg.MetricsURL)
 	rep.AMQP.perStream()
 	if rep.Plain != nil && rep.Plain.BytesPerStream != 0 && rep.AMQP.BytesPerStream != 0 {
 		rep.ConsumerBytes = rep.AMQP.BytesPerStream - rep.Plain.BytesPerStream
 	}
 	if b := rep.Broker; b != nil {
-		cfg.Broker.sample(ctx, &b.RSSReady, &b.TotalReady, &b.Error)
+		b.Ready = cfg.Broker.sample(ctx, &b.Error)
 		if cfg.Broker.Queues != nil {
 			q, err := cfg.Broker.Queues(ctx)
 			if err != nil && b.Error == "" {
@@ -342,11 +376,11 @@ func (r *run) rabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPublisher,
 			b.Queues = q
 		}
 		if n := float64(rep.AMQP.Streams); n > 0 {
-			if b.RSSEmpty > 0 && b.RSSReady > 0 {
-				b.RSSPerQueue = float64(b.RSSReady-b.RSSEmpty) / n
+			if b.Empty.RSSBytes > 0 && b.Ready.RSSBytes > 0 {
+				b.RSSPerQueue = float64(b.Ready.RSSBytes-b.Empty.RSSBytes) / n
 			}
-			if b.TotalEmpty > 0 && b.TotalReady > 0 {
-				b.TotalPerQueue = float64(b.TotalReady-b.TotalEmpty) / n
+			if b.Empty.Total > 0 && b.Ready.Total > 0 {
+				b.TotalPerQueue = float64(b.Ready.Total-b.Empty.Total) / n
 			}
 		}
 	}
@@ -416,8 +450,9 @@ func (r *run) publishRabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPub
 	if b1 := cfg.Broker.cpu(); b0 >= 0 && b1 >= 0 {
 		rep.BrokerCPU = b1 - b0
 	}
+	rep.AMQPGoAfter = goSample(ctx, r.c.MetricsURL)
 	if rep.Broker != nil {
-		rep.Broker.RSSAfterPublishes = cfg.Broker.rss()
+		rep.Broker.AfterPublishes = cfg.Broker.sample(ctx, &rep.Broker.Error)
 	}
 	m1 := r.gatewayCounts(ctx)
 	rep.GatewayDeliveries, rep.GatewayAcks = m1[0]-m0[0], m1[1]-m0[1]
@@ -437,15 +472,16 @@ func (r *run) gatewayCounts(ctx context.Context) [2]float64 {
 	return out
 }
 
-func (b *BrokerProbe) sample(ctx context.Context, rss, total *int64, errText *string) {
-	*rss = b.rss()
+func (b *BrokerProbe) sample(ctx context.Context, errText *string) BrokerSample {
+	s := BrokerSample{RSSBytes: b.rss()}
 	if b.Memory != nil {
-		v, err := b.Memory(ctx)
+		var err error
+		s.Total, s.Parts, err = b.Memory(ctx)
 		if err != nil && *errText == "" {
 			*errText = err.Error()
 		}
-		*total = v
 	}
+	return s
 }
 
 func (b *BrokerProbe) rss() int64 {
@@ -520,12 +556,12 @@ func (f *RabbitReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "rabbit-fanout: %d streams, %d client process(es), exchange %s, routing key %q\n",
 		f.Streams, f.Procs, f.Exchange, f.Key)
 	if p := f.Plain; p != nil {
-		fmt.Fprintf(w, "  plain gateway %s (no AMQP): %d streams ready, RSS %s -> %s: %.0f B/stream\n",
-			p.Target, p.Ready, mib(p.RSSEmpty), mib(p.RSSReady), p.BytesPerStream)
+		fmt.Fprintf(w, "  plain gateway %s (no AMQP): %d streams ready, RSS %s -> %s: %.0f B/stream; %s\n",
+			p.Target, p.Ready, mib(p.RSSEmpty), mib(p.RSSReady), p.BytesPerStream, p.GoReady.delta(p.GoEmpty, p.Streams))
 	}
 	a := f.AMQP
-	fmt.Fprintf(w, "  AMQP gateway %s: %d streams ready, RSS %s -> %s: %.0f B/stream\n",
-		a.Target, a.Ready, mib(a.RSSEmpty), mib(a.RSSReady), a.BytesPerStream)
+	fmt.Fprintf(w, "  AMQP gateway %s: %d streams ready, RSS %s -> %s: %.0f B/stream; %s\n",
+		a.Target, a.Ready, mib(a.RSSEmpty), mib(a.RSSReady), a.BytesPerStream, a.GoReady.delta(a.GoEmpty, a.Streams))
 	if f.Plain != nil {
 		fmt.Fprintf(w, "  a queue consumer costs the gateway %.0f B of RSS per stream\n", f.ConsumerBytes)
 	}
@@ -533,7 +569,11 @@ func (f *RabbitReport) WriteTable(w io.Writer) {
 		f.OpenSeconds, f.ReadySeconds, f.SetupPerSec, f.ReadyLatency)
 	if b := f.Broker; b != nil {
 		fmt.Fprintf(w, "  broker (pid %d): %d queues, RSS %s -> %s: %.0f B/queue; memory total %s -> %s: %.0f B/queue\n",
-			b.PID, b.Queues, mib(b.RSSEmpty), mib(b.RSSReady), b.RSSPerQueue, mib(b.TotalEmpty), mib(b.TotalReady), b.TotalPerQueue)
+			b.PID, b.Queues, mib(b.Empty.RSSBytes), mib(b.Ready.RSSBytes), b.RSSPerQueue, mib(b.Empty.Total), mib(b.Ready.Total), b.TotalPerQueue)
+		fmt.Fprintf(w, "  broker after the publishes: RSS %s, memory total %s\n", mib(b.AfterPublishes.RSSBytes), mib(b.AfterPublishes.Total))
+		for _, name := range topParts(b.Empty.Parts, b.AfterPublishes.Parts, 5) {
+			fmt.Fprintf(w, "    %-22s %10s -> %10s -> %10s\n", name, mib(b.Empty.Parts[name]), mib(b.Ready.Parts[name]), mib(b.AfterPublishes.Parts[name]))
+		}
 		if b.Error != "" {
 			fmt.Fprintf(w, "  broker probe error: %s\n", b.Error)
 		}
@@ -546,6 +586,28 @@ func (f *RabbitReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "  delivery latency ms: %s\n", f.Latency)
 	fmt.Fprintf(w, "  gateway CPU %.2fs (%.0f deliveries per CPU-second), broker CPU %.2fs, gateway counted %.0f deliveries, %.0f acks\n",
 		f.ServerCPU, f.DeliveriesPerCS, f.BrokerCPU, f.GatewayDeliveries, f.GatewayAcks)
-	fmt.Fprintf(w, "  AMQP gateway RSS after the publishes %s\n", mib(f.AMQPRSSAfter))
+	fmt.Fprintf(w, "  AMQP gateway after the publishes: RSS %s, %s\n", mib(f.AMQPRSSAfter), f.AMQPGoAfter.delta(a.GoEmpty, a.Streams))
 	writeCounters(w, f.Clients, f.ClientCPU)
+}
+
+// delta describes the growth from base per stream.
+func (g GoSample) delta(base GoSample, streams int64) string {
+	if streams <= 0 || g.Goroutines == 0 {
+		return "no Go figures"
+	}
+	n := float64(streams)
+	return fmt.Sprintf("per stream: %.2f goroutines, heap %.0f B, stacks %.0f B",
+		(g.Goroutines-base.Goroutines)/n, (g.HeapInuse-base.HeapInuse)/n, (g.StackInuse-base.StackInuse)/n)
+}
+
+// topParts names the k memory parts that grew most from a to b.
+func topParts(a, b map[string]int64, k int) []string {
+	names := make([]string, 0, len(b))
+	for name := range b {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(x, y string) int {
+		return cmp.Compare(b[y]-a[y], b[x]-a[x])
+	})
+	return names[:min(k, len(names))]
 }

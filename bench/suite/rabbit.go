@@ -135,7 +135,7 @@ func Rabbit(ctx context.Context, cfg RabbitConfig) (*RabbitResults, error) {
 
 	brokerPID := b.BrokerPID()
 	probe := &scenario.BrokerProbe{PID: brokerPID,
-		Memory: func(context.Context) (int64, error) { return brokerMemory(b) },
+		Memory: func(context.Context) (int64, map[string]int64, error) { return brokerMemory(b) },
 		Queues: func(context.Context) (int, error) { return brokerQueues(b) },
 	}
 	logf("broker pid %d, plain gateway pid %d, AMQP gateway pid %d", brokerPID, plain.PID(), gw.PID())
@@ -148,7 +148,8 @@ func Rabbit(ctx context.Context, cfg RabbitConfig) (*RabbitResults, error) {
 		Settle: cfg.Settle, Progress: cfg.Progress,
 	}
 	res.Report, err = scenario.RabbitFanout(ctx, scenario.RabbitConfig{Common: common,
-		Plain:   &scenario.PlainGateway{Target: netip.MustParseAddrPort(plain.listen), PID: plain.PID()},
+		Plain: &scenario.PlainGateway{Target: netip.MustParseAddrPort(plain.listen), PID: plain.PID(),
+			MetricsURL: "http://" + plain.control + "/metrics"},
 		AMQPURL: b.URL, RoutingKey: channel, Publishes: cfg.Publishes, PublishRate: cfg.PublishRate,
 		ReadyTimeout: cfg.ReadyTimeout, Drain: cfg.Drain, Broker: probe})
 	return res, err
@@ -156,11 +157,9 @@ func Rabbit(ctx context.Context, cfg RabbitConfig) (*RabbitResults, error) {
 
 // brokerStatus is the part of `rabbitmqctl status --formatter json` read here.
 type brokerStatus struct {
-	Version string `json:"rabbitmq_version"`
-	Erlang  string `json:"erlang_version"`
-	Memory  struct {
-		Total map[string]int64 `json:"total"`
-	} `json:"memory"`
+	Version string                     `json:"rabbitmq_version"`
+	Erlang  string                     `json:"erlang_version"`
+	Memory  map[string]json.RawMessage `json:"memory"` // bytes per part, "total" an object
 }
 
 func readStatus(b *rabbitbroker.Broker) (brokerStatus, error) {
@@ -174,17 +173,29 @@ func readStatus(b *rabbitbroker.Broker) (brokerStatus, error) {
 }
 
 // brokerMemory is the broker's own memory total (erlang:memory(total), the
-// "erlang" figure of rabbitmqctl status's memory total).
-func brokerMemory(b *rabbitbroker.Broker) (int64, error) {
+// "erlang" figure of rabbitmqctl status's memory total) and its breakdown
+// (queue_procs, binary, mnesia, ...).
+func brokerMemory(b *rabbitbroker.Broker) (int64, map[string]int64, error) {
 	st, err := readStatus(b)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	v, ok := st.Memory.Total["erlang"]
+	parts := map[string]int64{}
+	for name, raw := range st.Memory {
+		var v int64
+		if json.Unmarshal(raw, &v) == nil {
+			parts[name] = v
+		}
+	}
+	var total map[string]int64
+	if err := json.Unmarshal(st.Memory["total"], &total); err != nil {
+		return 0, parts, fmt.Errorf("rabbitmqctl status: memory total: %v", err)
+	}
+	v, ok := total["erlang"]
 	if !ok {
-		return 0, errors.New("rabbitmqctl status: no memory total")
+		return 0, parts, errors.New("rabbitmqctl status: no erlang memory total")
 	}
-	return v, nil
+	return v, parts, nil
 }
 
 func brokerVersion(b *rabbitbroker.Broker) string {

@@ -40,11 +40,15 @@ func TestRabbitFanoutTiny(t *testing.T) {
 	if r.Plain.RSSEmpty <= 0 || r.Plain.RSSReady <= 0 || r.AMQP.RSSEmpty <= 0 || r.AMQP.RSSReady <= 0 {
 		t.Fatalf("RSS not sampled: plain %+v, AMQP %+v", r.Plain, r.AMQP)
 	}
+	if r.AMQP.GoReady.Goroutines <= r.AMQP.GoEmpty.Goroutines || r.Plain.GoReady.HeapInuse <= 0 {
+		t.Fatalf("Go figures not read: plain %+v, AMQP %+v", r.Plain, r.AMQP)
+	}
 	if r.AMQP.Consumers != streams {
 		t.Fatalf("gateway's ssegw_rabbitmq_consumers = %v, want %d", r.AMQP.Consumers, streams)
 	}
 	b := r.Broker
-	if b == nil || b.Queues != streams || b.RSSEmpty <= 0 || b.RSSReady <= 0 || b.TotalEmpty <= 0 || b.TotalReady <= 0 || b.Error != "" {
+	if b == nil || b.Queues != streams || b.Error != "" || b.Empty.RSSBytes <= 0 || b.Ready.RSSBytes <= 0 ||
+		b.Empty.Total <= 0 || b.Ready.Total <= 0 || b.AfterPublishes.Total <= 0 || b.Ready.Parts["queue_procs"] <= 0 {
 		t.Fatalf("broker: %+v", b)
 	}
 	if r.Publishes != publishes || r.PublishErrors != 0 || len(r.PerPublish) != publishes {
