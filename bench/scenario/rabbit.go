@@ -75,6 +75,10 @@ type PlainGateway struct {
 	Target     netip.AddrPort
 	PID        int
 	MetricsURL string // optional: its Go memory figures
+	// PublishURL, if set, is its /internal/publish: the same publishes are
+	// sent there to the same streams (body DefaultPublishBody: the streams'
+	// channel must be "bench"), the same-run baseline of the fan-out.
+	PublishURL string
 }
 
 // BrokerProbe reads the broker under test.
@@ -149,6 +153,21 @@ type PublishOutcome struct {
 	Error     string  `json:"error,omitempty"`
 }
 
+// PublishRun is a series of publishes, each to every stream and each waited
+// for (within Drain) before the next.
+type PublishRun struct {
+	Publishes       int              `json:"publishes"`
+	PublishErrors   int              `json:"publish_errors"`
+	PerPublish      []PublishOutcome `json:"per_publish"`
+	Expected        int64            `json:"expected_deliveries"`
+	Delivered       int64            `json:"delivered"`
+	Seconds         float64          `json:"seconds"`
+	ServerCPU       float64          `json:"server_cpu_seconds"` // the gateway, during the publishes
+	DeliveriesPerCS float64          `json:"deliveries_per_cpu_second"`
+	Latency         Latency          `json:"latency"`
+	LatencyHist     stats.Snapshot   `json:"latency_histogram_ns"`
+}
+
 // RabbitReport is the outcome of a rabbit-fanout run.
 type RabbitReport struct {
 	Scenario string `json:"scenario"`
@@ -174,17 +193,12 @@ type RabbitReport struct {
 
 	Broker *BrokerMemory `json:"broker,omitempty"`
 
-	Publishes       int              `json:"publishes"`
-	PublishErrors   int              `json:"publish_errors"`
-	PerPublish      []PublishOutcome `json:"per_publish"`
-	Expected        int64            `json:"expected_deliveries"`
-	Delivered       int64            `json:"delivered"`
-	Seconds         float64          `json:"seconds"`
-	ServerCPU       float64          `json:"server_cpu_seconds"` // the AMQP gateway, during the publishes
-	DeliveriesPerCS float64          `json:"deliveries_per_cpu_second"`
-	BrokerCPU       float64          `json:"broker_cpu_seconds"` // the broker, during the publishes
-	Latency         Latency          `json:"latency"`
-	LatencyHist     stats.Snapshot   `json:"latency_histogram_ns"`
+	// The publishes to the exchange, fanned out by the broker.
+	PublishRun
+	BrokerCPU float64 `json:"broker_cpu_seconds"` // the broker, during the publishes
+	// PlainPublishes are the same publishes through the plain gateway's
+	// /internal/publish to the same streams (with PlainGateway.PublishURL).
+	PlainPublishes *PublishRun `json:"plain_publishes,omitempty"`
 	// The gateway's own counts over the publishes (with MetricsURL).
 	GatewayDeliveries float64 `json:"gateway_rabbitmq_deliveries"`
 	GatewayAcks       float64 `json:"gateway_rabbitmq_acks"`
@@ -238,9 +252,7 @@ func RabbitFanout(ctx context.Context, cfg RabbitConfig) (*RabbitReport, error) 
 	}
 	rep := &RabbitReport{Scenario: "rabbit-fanout", Streams: cfg.Streams, Exchange: cfg.Exchange, Key: cfg.RoutingKey}
 	if cfg.Plain != nil {
-		pm, cs, err := holdPlain(ctx, &cfg)
-		rep.Plain, rep.PlainClients = pm, cs
-		if err != nil {
+		if err := holdPlain(ctx, &cfg, rep); err != nil {
 			return rep, fmt.Errorf("plain gateway: %w", err)
 		}
 	}
@@ -282,19 +294,29 @@ func RabbitFanout(ctx context.Context, cfg RabbitConfig) (*RabbitReport, error) 
 }
 
 // holdPlain opens the N streams on the plain gateway, waits for their ready,
-// samples its RSS, and closes them.
-func holdPlain(ctx context.Context, cfg *RabbitConfig) (*GatewayMemory, loadclient.Counters, error) {
+// samples its RSS, runs the same publishes through its /internal/publish
+// (with PublishURL), and closes them.
+func holdPlain(ctx context.Context, cfg *RabbitConfig, rep *RabbitReport) error {
 	c := cfg.Common
 	c.Client.Target, c.ServerPID, c.MetricsURL, c.MetricsGauge = cfg.Plain.Target, cfg.Plain.PID, cfg.Plain.MetricsURL, ""
 	gm := &GatewayMemory{Target: c.Client.Target.String(), PID: c.ServerPID}
+	rep.Plain = gm
+	var pub *publisher
+	if cfg.Plain.PublishURL != "" {
+		var err error
+		if pub, err = newPublisher(&FanoutConfig{Common: c, PublishURL: cfg.Plain.PublishURL}); err != nil {
+			return err
+		}
+		rep.PlainPublishes = &PublishRun{}
+	}
 	if err := sleepCtx(ctx, c.Settle); err != nil {
-		return gm, loadclient.Counters{}, err
+		return err
 	}
 	gm.RSSEmpty = c.sampleServer(ctx, 0).RSSBytes
 	gm.GoEmpty = goSample(ctx, c.MetricsURL)
 	r, err := start(ctx, &c, "plain")
 	if err != nil {
-		return gm, loadclient.Counters{}, err
+		return err
 	}
 	_, err = r.openReady(ctx, c.Streams, cfg.ReadyTimeout, gm)
 	if err == nil {
@@ -305,11 +327,24 @@ func holdPlain(ctx context.Context, cfg *RabbitConfig) (*GatewayMemory, loadclie
 		gm.GoReady = goSample(ctx, c.MetricsURL)
 		gm.perStream()
 	}
+	if err == nil && pub != nil {
+		_, err = r.publishSeries(ctx, cfg, func(ctx context.Context, seq int) error {
+			_, err := pub.publish(ctx, seq)
+			return err
+		}, rep.PlainPublishes)
+	}
 	res, ferr := r.finish()
 	if err == nil {
 		err = ferr
 	}
-	return gm, res.Groups[0].Counters, err
+	if err != nil {
+		return err
+	}
+	rep.PlainClients = res.Groups[0].Counters
+	if pr := rep.PlainPublishes; pr != nil {
+		pr.Latency, pr.LatencyHist = toLatency(res.Groups[0].Latency), res.Groups[0].Latency
+	}
+	return nil
 }
 
 func (g *GatewayMemory) perStream() {
@@ -387,19 +422,19 @@ func (r *run) rabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPublisher,
 	return r.publishRabbit(ctx, cfg, pub, rep)
 }
 
-// publishRabbit publishes cfg.Publishes messages at cfg.PublishRate; after
+// publishSeries sends cfg.Publishes publishes at cfg.PublishRate; after
 // each it waits (within cfg.Drain) until every stream got it, so each
 // publish's deliveries are counted alone. A publish whose deliveries take
-// longer than the interval delays the next.
-func (r *run) publishRabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPublisher, rep *RabbitReport) error {
+// longer than the interval delays the next. It returns the server's sample
+// after the last.
+func (r *run) publishSeries(ctx context.Context, cfg *RabbitConfig, send func(context.Context, int) error,
+	pr *PublishRun) (ServerSample, error) {
 	before, err := r.fleet.Counters()
 	if err != nil {
-		return err
+		return ServerSample{}, err
 	}
 	n := before[0].Active
-	m0 := r.gatewayCounts(ctx)
 	s0 := r.c.sampleServer(ctx, n)
-	b0 := cfg.Broker.cpu()
 	var interval time.Duration
 	if cfg.PublishRate > 0 {
 		interval = time.Duration(float64(time.Second) / cfg.PublishRate)
@@ -408,19 +443,19 @@ func (r *run) publishRabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPub
 	got := before[0].Events
 	for i := 0; i < cfg.Publishes; i++ {
 		if err := sleepCtx(ctx, time.Until(t0.Add(time.Duration(i)*interval))); err != nil {
-			return err
+			return s0, err
 		}
 		r.setStatus(fmt.Sprintf("publish %d/%d", i+1, cfg.Publishes))
 		out := PublishOutcome{Seq: i}
 		sent := time.Now()
-		rep.Publishes++
-		if err := pub.publish(ctx, cfg.Exchange, cfg.RoutingKey); err != nil {
-			rep.PublishErrors++
+		pr.Publishes++
+		if err := send(ctx, i); err != nil {
+			pr.PublishErrors++
 			out.Error = err.Error()
-			rep.PerPublish = append(rep.PerPublish, out)
+			pr.PerPublish = append(pr.PerPublish, out)
 			continue
 		}
-		rep.Expected += n
+		pr.Expected += n
 		werr := waitUntil(ctx, cfg.Drain, func() (bool, error) {
 			cs, err := r.fleet.Counters()
 			if err == nil {
@@ -430,23 +465,37 @@ func (r *run) publishRabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPub
 		})
 		out.Seconds = time.Since(sent).Seconds()
 		if werr != nil && !errors.Is(werr, context.DeadlineExceeded) {
-			return werr
+			return s0, werr
 		}
 		got += out.Delivered
-		rep.PerPublish = append(rep.PerPublish, out)
+		pr.PerPublish = append(pr.PerPublish, out)
 	}
 	after, err := r.fleet.Counters()
 	if err != nil {
+		return s0, err
+	}
+	pr.Seconds = time.Since(t0).Seconds()
+	pr.Delivered = after[0].Events - before[0].Events
+	s1 := r.c.sampleServer(ctx, after[0].Active)
+	pr.ServerCPU = s1.CPUSeconds - s0.CPUSeconds
+	if pr.ServerCPU > 0 {
+		pr.DeliveriesPerCS = float64(pr.Delivered) / pr.ServerCPU
+	}
+	return s1, nil
+}
+
+// publishRabbit publishes to the exchange and reads the gateway's and the
+// broker's figures around it.
+func (r *run) publishRabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPublisher, rep *RabbitReport) error {
+	m0 := r.gatewayCounts(ctx)
+	b0 := cfg.Broker.cpu()
+	s1, err := r.publishSeries(ctx, cfg, func(ctx context.Context, _ int) error {
+		return pub.publish(ctx, cfg.Exchange, cfg.RoutingKey)
+	}, &rep.PublishRun)
+	if err != nil {
 		return err
 	}
-	rep.Seconds = time.Since(t0).Seconds()
-	rep.Delivered = after[0].Events - before[0].Events
-	s1 := r.c.sampleServer(ctx, after[0].Active)
 	rep.AMQPRSSAfter = s1.RSSBytes
-	rep.ServerCPU = s1.CPUSeconds - s0.CPUSeconds
-	if rep.ServerCPU > 0 {
-		rep.DeliveriesPerCS = float64(rep.Delivered) / rep.ServerCPU
-	}
 	if b1 := cfg.Broker.cpu(); b0 >= 0 && b1 >= 0 {
 		rep.BrokerCPU = b1 - b0
 	}
@@ -578,14 +627,14 @@ func (f *RabbitReport) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "  broker probe error: %s\n", b.Error)
 		}
 	}
-	fmt.Fprintf(w, "  publishes %d (errors %d): deliveries %d of %d expected in %.1fs\n",
-		f.Publishes, f.PublishErrors, f.Delivered, f.Expected, f.Seconds)
-	for _, p := range f.PerPublish {
-		fmt.Fprintf(w, "    publish %d: %d delivered, last after %.0f ms %s\n", p.Seq, p.Delivered, p.Seconds*1000, p.Error)
+	if p := f.PlainPublishes; p != nil {
+		fmt.Fprintln(w, "  the same publishes through the plain gateway's /internal/publish:")
+		p.writeTable(w)
 	}
-	fmt.Fprintf(w, "  delivery latency ms: %s\n", f.Latency)
-	fmt.Fprintf(w, "  gateway CPU %.2fs (%.0f deliveries per CPU-second), broker CPU %.2fs, gateway counted %.0f deliveries, %.0f acks\n",
-		f.ServerCPU, f.DeliveriesPerCS, f.BrokerCPU, f.GatewayDeliveries, f.GatewayAcks)
+	fmt.Fprintln(w, "  publishes to the exchange, fanned out by the broker:")
+	f.PublishRun.writeTable(w)
+	fmt.Fprintf(w, "  broker CPU %.2fs; the AMQP gateway counted %.0f deliveries, %.0f acks\n",
+		f.BrokerCPU, f.GatewayDeliveries, f.GatewayAcks)
 	fmt.Fprintf(w, "  AMQP gateway after the publishes: RSS %s, %s\n", mib(f.AMQPRSSAfter), f.AMQPGoAfter.delta(a.GoEmpty, a.Streams))
 	writeCounters(w, f.Clients, f.ClientCPU)
 }
@@ -610,4 +659,14 @@ func topParts(a, b map[string]int64, k int) []string {
 		return cmp.Compare(b[y]-a[y], b[x]-a[x])
 	})
 	return names[:min(k, len(names))]
+}
+
+func (p *PublishRun) writeTable(w io.Writer) {
+	fmt.Fprintf(w, "    publishes %d (errors %d): deliveries %d of %d expected in %.1fs\n",
+		p.Publishes, p.PublishErrors, p.Delivered, p.Expected, p.Seconds)
+	for _, o := range p.PerPublish {
+		fmt.Fprintf(w, "      publish %d: %d delivered, last after %.0f ms %s\n", o.Seq, o.Delivered, o.Seconds*1000, o.Error)
+	}
+	fmt.Fprintf(w, "    delivery latency ms: %s\n", p.Latency)
+	fmt.Fprintf(w, "    gateway CPU %.2fs: %.0f deliveries per CPU-second\n", p.ServerCPU, p.DeliveriesPerCS)
 }

@@ -149,7 +149,7 @@ func Rabbit(ctx context.Context, cfg RabbitConfig) (*RabbitResults, error) {
 	}
 	res.Report, err = scenario.RabbitFanout(ctx, scenario.RabbitConfig{Common: common,
 		Plain: &scenario.PlainGateway{Target: netip.MustParseAddrPort(plain.listen), PID: plain.PID(),
-			MetricsURL: "http://" + plain.control + "/metrics"},
+			MetricsURL: "http://" + plain.control + "/metrics", PublishURL: "http://" + plain.control + "/internal/publish"},
 		AMQPURL: b.URL, RoutingKey: channel, Publishes: cfg.Publishes, PublishRate: cfg.PublishRate,
 		ReadyTimeout: cfg.ReadyTimeout, Drain: cfg.Drain, Broker: probe})
 	return res, err

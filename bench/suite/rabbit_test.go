@@ -66,6 +66,9 @@ func TestRabbitFanoutTiny(t *testing.T) {
 	if r.GatewayDeliveries != float64(want) || r.GatewayAcks != float64(want) {
 		t.Fatalf("gateway counted %v deliveries, %v acks, want %d", r.GatewayDeliveries, r.GatewayAcks, want)
 	}
+	if p := r.PlainPublishes; p == nil || p.Delivered != want || p.Expected != want || p.Latency.Count != uint64(want) || p.PublishErrors != 0 {
+		t.Fatalf("plain publishes %+v", p)
+	}
 	if c := r.Clients; c.Failed != 0 || c.ServerClosed != 0 || c.Ready != streams {
 		t.Fatalf("clients %+v", c)
 	}
