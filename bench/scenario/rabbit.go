@@ -66,8 +66,11 @@ type RabbitConfig struct {
 	// plus openSlack.
 	ReadyTimeout time.Duration
 	// Drain bounds the wait for one publish's deliveries.
-	Drain  time.Duration
-	Broker *BrokerProbe // optional: the broker's memory and queue count
+	Drain time.Duration
+	// BrokerIdle, if positive, samples the broker's memory again this long
+	// after the last publish (its queue processes hibernate when idle).
+	BrokerIdle time.Duration
+	Broker     *BrokerProbe // optional: the broker's memory and queue count
 }
 
 // PlainGateway is the gateway without AMQP that the same streams are held on.
@@ -139,6 +142,8 @@ type BrokerMemory struct {
 	Empty          BrokerSample `json:"no_queues"`
 	Ready          BrokerSample `json:"queues_ready"`
 	AfterPublishes BrokerSample `json:"after_publishes"`
+	IdleSeconds    float64      `json:"idle_seconds,omitempty"`
+	AfterIdle      BrokerSample `json:"after_idle"` // IdleSeconds after the last publish (streams still open)
 	RSSPerQueue    float64      `json:"rss_bytes_per_queue"`
 	TotalPerQueue  float64      `json:"memory_total_bytes_per_queue"`
 	Error          string       `json:"error,omitempty"`
@@ -500,11 +505,20 @@ func (r *run) publishRabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPub
 		rep.BrokerCPU = b1 - b0
 	}
 	rep.AMQPGoAfter = goSample(ctx, r.c.MetricsURL)
-	if rep.Broker != nil {
-		rep.Broker.AfterPublishes = cfg.Broker.sample(ctx, &rep.Broker.Error)
-	}
 	m1 := r.gatewayCounts(ctx)
 	rep.GatewayDeliveries, rep.GatewayAcks = m1[0]-m0[0], m1[1]-m0[1]
+	if b := rep.Broker; b != nil {
+		t := time.Now()
+		b.AfterPublishes = cfg.Broker.sample(ctx, &b.Error)
+		if cfg.BrokerIdle > 0 {
+			r.setStatus("broker idle")
+			if err := sleepCtx(ctx, time.Until(t.Add(cfg.BrokerIdle))); err != nil {
+				return err
+			}
+			b.IdleSeconds = time.Since(t).Seconds()
+			b.AfterIdle = cfg.Broker.sample(ctx, &b.Error)
+		}
+	}
 	return nil
 }
 
@@ -620,8 +634,13 @@ func (f *RabbitReport) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "  broker (pid %d): %d queues, RSS %s -> %s: %.0f B/queue; memory total %s -> %s: %.0f B/queue\n",
 			b.PID, b.Queues, mib(b.Empty.RSSBytes), mib(b.Ready.RSSBytes), b.RSSPerQueue, mib(b.Empty.Total), mib(b.Ready.Total), b.TotalPerQueue)
 		fmt.Fprintf(w, "  broker after the publishes: RSS %s, memory total %s\n", mib(b.AfterPublishes.RSSBytes), mib(b.AfterPublishes.Total))
-		for _, name := range topParts(b.Empty.Parts, b.AfterPublishes.Parts, 5) {
-			fmt.Fprintf(w, "    %-22s %10s -> %10s -> %10s\n", name, mib(b.Empty.Parts[name]), mib(b.Ready.Parts[name]), mib(b.AfterPublishes.Parts[name]))
+		if b.IdleSeconds > 0 {
+			fmt.Fprintf(w, "  broker %.0f s after the last publish: RSS %s, memory total %s\n", b.IdleSeconds, mib(b.AfterIdle.RSSBytes), mib(b.AfterIdle.Total))
+		}
+		fmt.Fprintf(w, "    %-22s %10s    %10s    %10s    %10s\n", "part", "no queues", "ready", "published", "idle")
+		for _, name := range topParts(b.Empty.Parts, b.AfterPublishes.Parts, 6) {
+			fmt.Fprintf(w, "    %-22s %10s -> %10s -> %10s -> %10s\n", name, mib(b.Empty.Parts[name]), mib(b.Ready.Parts[name]),
+				mib(b.AfterPublishes.Parts[name]), mib(b.AfterIdle.Parts[name]))
 		}
 		if b.Error != "" {
 			fmt.Fprintf(w, "  broker probe error: %s\n", b.Error)

@@ -44,6 +44,7 @@ type RabbitConfig struct {
 	Settle         time.Duration
 	ReadyTimeout   time.Duration // 0: the scenario's default
 	Drain          time.Duration // 0: the scenario's default
+	BrokerIdle     time.Duration // sample the broker again this long after the last publish (0: not)
 	MaxDuration    time.Duration
 	Progress       io.Writer
 }
@@ -151,7 +152,7 @@ func Rabbit(ctx context.Context, cfg RabbitConfig) (*RabbitResults, error) {
 		Plain: &scenario.PlainGateway{Target: netip.MustParseAddrPort(plain.listen), PID: plain.PID(),
 			MetricsURL: "http://" + plain.control + "/metrics", PublishURL: "http://" + plain.control + "/internal/publish"},
 		AMQPURL: b.URL, RoutingKey: channel, Publishes: cfg.Publishes, PublishRate: cfg.PublishRate,
-		ReadyTimeout: cfg.ReadyTimeout, Drain: cfg.Drain, Broker: probe})
+		ReadyTimeout: cfg.ReadyTimeout, Drain: cfg.Drain, BrokerIdle: cfg.BrokerIdle, Broker: probe})
 	return res, err
 }
 

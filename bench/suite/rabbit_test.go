@@ -23,7 +23,7 @@ func TestRabbitFanoutTiny(t *testing.T) {
 	defer cancel()
 	res, err := Rabbit(ctx, RabbitConfig{BenchExe: benchExe, GatewayExe: gwExe, Streams: streams, Procs: 2,
 		Rate: 2000, Publishes: publishes, PublishRate: 5, Heartbeat: time.Second, Settle: 50 * time.Millisecond,
-		MaxDuration: 2 * time.Minute})
+		BrokerIdle: 100 * time.Millisecond, MaxDuration: 2 * time.Minute})
 	if errors.Is(err, rabbitbroker.ErrNotInstalled) {
 		t.Skip(err)
 	}
@@ -48,7 +48,8 @@ func TestRabbitFanoutTiny(t *testing.T) {
 	}
 	b := r.Broker
 	if b == nil || b.Queues != streams || b.Error != "" || b.Empty.RSSBytes <= 0 || b.Ready.RSSBytes <= 0 ||
-		b.Empty.Total <= 0 || b.Ready.Total <= 0 || b.AfterPublishes.Total <= 0 || b.Ready.Parts["queue_procs"] <= 0 {
+		b.Empty.Total <= 0 || b.Ready.Total <= 0 || b.AfterPublishes.Total <= 0 || b.AfterIdle.Total <= 0 ||
+		b.Ready.Parts["queue_procs"] <= 0 {
 		t.Fatalf("broker: %+v", b)
 	}
 	if r.Publishes != publishes || r.PublishErrors != 0 || len(r.PerPublish) != publishes {

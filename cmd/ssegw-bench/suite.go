@@ -124,6 +124,7 @@ func runRabbitFanout(ctx context.Context, args []string, sio stdio) error {
 	fs.DurationVar(&c.Settle, "settle", scenario.DefaultSettle, "pause before each memory snapshot")
 	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", 0, "bound on waiting for all streams' ready (0: streams/150 s + 30 s)")
 	fs.DurationVar(&c.Drain, "drain", scenario.DefaultDrain, "bound on waiting for one publish's deliveries")
+	fs.DurationVar(&c.BrokerIdle, "broker-idle", 15*time.Second, "sample the broker's memory again this long after the last publish (0: not)")
 	fs.DurationVar(&c.MaxDuration, "max-duration", suite.DefaultRabbitMaxDuration, "hard bound on the whole run")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
