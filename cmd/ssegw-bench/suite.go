@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -128,8 +129,20 @@ func runRabbitFanout(ctx context.Context, args []string, sio stdio) error {
 	fs.DurationVar(&c.MaxDuration, "max-duration", suite.DefaultRabbitMaxDuration, "hard bound on the whole run")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
+	render := fs.String("render", "", "print the table of an earlier run's --json output instead of measuring")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *render != "" {
+		raw, err := os.ReadFile(*render)
+		if err != nil {
+			return err
+		}
+		var res suite.RabbitResults
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return fmt.Errorf("%s: %w", *render, err)
+		}
+		return printReport(sio.out, *asJSON, &res)
 	}
 	c.Command = "ssegw-bench rabbit-fanout " + strings.Join(args, " ")
 	if !*quiet {
