@@ -9,6 +9,12 @@
 //     the fan-out runs. Those late streams are opened by a dedicated client
 //     process by default, so their timestamps never wait behind a process
 //     busy reading the fan-out.
+//   - RabbitFanout holds N streams on a gateway in RabbitMQ mode, each with
+//     its own queue, publishes to the topic exchange with amqp091-go (the
+//     broker fans out), and reports deliveries per publish and latency, the
+//     gateway's and the broker's memory with and without the queues, against
+//     the same streams (and the same publishes via /internal/publish) on a
+//     gateway without AMQP.
 //
 // Ownership: a scenario runs on the caller's goroutine and owns its fleet of
 // client processes; an optional progress goroutine only reads counters. Every

@@ -1,5 +1,6 @@
 // Command ssegw-bench is the SSE bench tool: load scenarios against any SSE
-// server (hold, fanout, unicast, storm, churn), the full suite (suite), the servers they compare against (baseline, ceiling),
+// server (hold, fanout, unicast, storm, churn), the full suite (suite), RabbitMQ
+// mode against a private broker (rabbit-fanout), the servers they compare against (baseline, ceiling),
 // and a stub callback backend (backend). Run "ssegw-bench help" for usage.
 //
 // Ownership: main's goroutine parses flags and runs one subcommand; the bench
