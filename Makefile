@@ -6,7 +6,7 @@ BIN       ?= bin
 # Packages with TestScale* tests (run again at full size, without -race).
 SCALE_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func TestScale' .)))
 
-.PHONY: help build run test test-race test-stress fuzz bench bench-resume bench-micro bench-peers lint fmt vet clean test-deps
+.PHONY: help build run test test-race test-stress fuzz bench bench-resume bench-micro bench-peers bench-rabbit lint fmt vet clean test-deps
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -74,6 +74,16 @@ bench-peers: ## (not CI) nginx+nchan from Debian under the same load; regenerate
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS); }
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
 	./$(BIN)/ssegw-bench peers --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
+
+# RabbitMQ fan-out through the broker (issue 16, phase 2): a private broker
+# (Debian's rabbitmq-server: `make test-deps`), a gateway with RABBITMQ_URL
+# and one without, BENCH_STREAMS streams with a queue each; the raw report is
+# kept in bench/results/rabbit-fanout.json. About 2 minutes at 15,000.
+bench-rabbit: ## RabbitMQ mode: N queues, publishes fanned out by the broker vs /internal/publish; gateway and broker memory (BENCH_STREAMS=15000)
+	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
+	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
+	./$(BIN)/ssegw-bench rabbit-fanout --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --json > $(BENCH_RESULTS)/rabbit-fanout.json
+	./$(BIN)/ssegw-bench rabbit-fanout --render $(BENCH_RESULTS)/rabbit-fanout.json
 
 lint: fmt vet ## gofmt and go vet
 

@@ -15,6 +15,12 @@
 //     coming back with Last-Event-ID against a gateway without and one with
 //     history, and a cluster of gateways restarted in turn; every stream is
 //     checked for lost, duplicated and resync events by publish sequence.
+//   - RabbitFanout holds N streams on a gateway in RabbitMQ mode, each with
+//     its own queue, publishes to the topic exchange with amqp091-go (the
+//     broker fans out), and reports deliveries per publish and latency, the
+//     gateway's and the broker's memory with and without the queues, against
+//     the same streams (and the same publishes via /internal/publish) on a
+//     gateway without AMQP.
 //
 // Ownership: a scenario runs on the caller's goroutine and owns its fleet of
 // client processes (and, for Resume and RollingRestart, the gateway

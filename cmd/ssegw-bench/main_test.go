@@ -199,3 +199,33 @@ func TestHeadFlag(t *testing.T) {
 		t.Fatalf("--head firefox: %v, want a usage error", err)
 	}
 }
+
+func TestRabbitFanoutRender(t *testing.T) {
+	rep := &scenario.RabbitReport{Scenario: "rabbit-fanout", Streams: 3, Exchange: "sse.events", Key: "bench",
+		AMQP:   scenario.GatewayMemory{Streams: 3, Ready: 3, RSSEmpty: 1 << 20, RSSReady: 2 << 20},
+		Broker: &scenario.BrokerMemory{PID: 1, Queues: 3}}
+	rep.Delivered, rep.Expected = 6, 6
+	raw, err := json.Marshal(map[string]any{"broker": "RabbitMQ 3.10.8", "report": rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/r.json"
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw bytes.Buffer
+	if code := run(context.Background(), []string{"rabbit-fanout", "--render", path}, nil, &out, &errw); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errw.String())
+	}
+	for _, want := range []string{"RabbitMQ 3.10.8", "rabbit-fanout: 3 streams", "deliveries 6 of 6 expected", "3 queues"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	if code := run(context.Background(), []string{"rabbit-fanout", "--render", path + ".missing"}, nil, &out, &errw); code != exitError {
+		t.Fatalf("missing file: exit %d", code)
+	}
+	if code := run(context.Background(), []string{"rabbit-fanout", "--bogus"}, nil, &out, &errw); code != exitUsage {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+}
