@@ -128,7 +128,7 @@ func TestDisconnectSurvivesABackendOutage(t *testing.T) {
 	}
 	b.setFault(faultRefuse, onBoth)
 	outageStart := time.Now()
-	streams[0].conn.Close() // client_closed
+	streams[0].conn.Close()                                                                                                  // client_closed
 	if code, body := controlReq(t, g.control, "/internal/send", `{"token":"`+tokens[1]+`","close":true}`, ""); code != 200 { // server_closed
 		t.Fatalf("close: %d %s", code, body)
 	}
