@@ -128,8 +128,9 @@ func TestDisconnectSurvivesABackendOutage(t *testing.T) {
 	}
 	b.setFault(faultRefuse, onBoth)
 	outageStart := time.Now()
-	streams[0].conn.Close()                                                                                                  // client_closed
-	if code, body := controlReq(t, g.control, "/internal/send", `{"token":"`+tokens[1]+`","close":true}`, ""); code != 200 { // server_closed
+	streams[0].conn.Close() // client_closed
+	// server_closed:
+	if code, body := controlReq(t, g.control, "/internal/send", `{"token":"`+tokens[1]+`","close":true}`, ""); code != 200 {
 		t.Fatalf("close: %d %s", code, body)
 	}
 	for _, s := range streams[2:] {
