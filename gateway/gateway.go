@@ -242,7 +242,6 @@ func (g *Gateway) expireHistory() {
 	}
 }
 
-
 // PublicAddr is the public listener's host:port.
 func (g *Gateway) PublicAddr() string { return g.publicAdr }
 
