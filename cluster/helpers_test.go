@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,6 +109,9 @@ type backend struct {
 	mu       sync.Mutex
 	calls    []callbackRec
 	bindings string // JSON array
+	// requestIDs answers every connect with its token as request_id too (a
+	// RabbitMQ queue per stream).
+	requestIDs atomic.Bool
 }
 
 func startBackend(t *testing.T, bindings ...string) *backend {
@@ -128,6 +132,10 @@ func startBackend(t *testing.T, bindings ...string) *backend {
 		b.calls = append(b.calls, rec)
 		b.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		if b.requestIDs.Load() {
+			fmt.Fprintf(w, `{"request_id":%q,"bindings":%s}`, rec.Token, b.bindings)
+			return
+		}
 		fmt.Fprintf(w, `{"bindings":%s}`, b.bindings)
 	})}
 	go func() { _ = srv.Serve(ln) }()

@@ -8,12 +8,14 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"ssegw/internal/rabbitbroker"
+	"ssegw/rabbitmq"
 )
 
 // The RabbitMQ mode end to end (CONTRACT.md section 10): a real gateway, a
@@ -406,5 +408,64 @@ func TestRabbitMQEnvelopeAndCompeting(t *testing.T) {
 		if k != 1 {
 			t.Fatalf("%q delivered %d times", ev, k)
 		}
+	}
+}
+
+// TestRabbitMQBinary: the RabbitMQ mode through the gateway binary, set up by
+// the Node service's environment variables: /readyz waits for the broker; a
+// stream whose connect answer carries a request_id and a routing key gets its
+// queue and `ready`; a message published to the exchange with that key
+// arrives as an event; SIGTERM drains the stream (retry hint, end, one
+// server_closed disconnect), its consumer is cancelled and the process exits
+// 0, and what is published afterwards waits in the queue.
+func TestRabbitMQBinary(t *testing.T) {
+	br := startRabbit(t)
+	b := rabbitBackend(t)
+	prefix := fmt.Sprintf("bin%d", time.Now().UnixNano())
+	g := startChild(t, 0, map[string]string{"CALLBACK_URL": b.url(), "RABBITMQ_URL": br.URL, "RABBITMQ_ENV_PREFIX": prefix,
+		"RABBITMQ_QUEUE_TTL_MS": "60000", "HEARTBEAT_INTERVAL_SECONDS": "60", "DRAIN_WINDOW_MS": "0"})
+	waitFor(t, "readyz 200 once the broker is connected", 30*time.Second, func() bool {
+		code, _ := controlGet(g.control + "/readyz")
+		return code == 200
+	})
+	rid := prefix + "-stream"
+	s := openRaw(g.public, "/amqp?rid="+rid+"&keys=bin.key", 15*time.Second)
+	if !s.ready {
+		t.Fatalf("stream: %v", s.err)
+	}
+	c, err := amqp.Dial(br.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ch, err := c.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &amqpPublisher{t: t, c: c, ch: ch, ex: rabbitmq.ExchangeName(prefix)}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	p.event("bin.key", "news", "through the binary")
+	_ = s.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if m := s.next(); m != "event: news\ndata: through the binary\n\n" {
+		t.Fatalf("event %q (%v)", m, s.err)
+	}
+	g.signal(syscall.SIGTERM)
+	s.readUntilEnd(15 * time.Second)
+	if !s.retry || !s.ended {
+		t.Fatalf("drain: retry %v, end %v, err %v", s.retry, s.ended, s.err)
+	}
+	if code := g.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, g.logText())
+	}
+	waitFor(t, "the stream's disconnect", 10*time.Second, func() bool { return b.count("disconnect") == 1 })
+	if r := b.snapshot(); r[len(r)-1].Reason != "server_closed" {
+		t.Fatalf("disconnect %+v", r[len(r)-1])
+	}
+	p.event("bin.key", "later", "kept")
+	q, err := ch.QueueDeclarePassive(rabbitmq.QueueName(rid), true, false, false, false, nil)
+	if err != nil || q.Messages != 1 || q.Consumers != 0 {
+		t.Fatalf("queue after the drain: %+v %v; want 1 message, no consumer", q, err)
 	}
 }
