@@ -276,6 +276,9 @@ func TestRabbitMQBrokerOutage(t *testing.T) {
 	if err := br.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	// The reconnect waits out the backoff it reached during the outage (up to
+	// 30 s); the streams' ready follows once it is connected.
+	waitFor(t, "the gateway connected to the broker again", 60*time.Second, func() bool { return g.Rabbit.Connected() })
 	for i, c := range clients {
 		if got := c.event(); got != "event: ready\ndata:\n\n" {
 			t.Fatalf("stream %d after the broker came back: %q, want ready again", i, got)
