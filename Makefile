@@ -45,7 +45,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 # the bench backend, the baseline and the ceiling as child processes on free
 # loopback ports, runs every scenario against them in one session and
 # regenerates the block between the suite markers of BENCHMARKS.md and the
-# charts under bench/results/. About 5 minutes at 15,000 streams.
+# charts under bench/results/. Last, the resume storm (two fresh gateways,
+# without and with history; make bench-resume has the full runs). About 6-7
+# minutes at 15,000 streams.
 BENCH_STREAMS ?= 15000
 BENCH_OUT     ?= BENCHMARKS.md
 BENCH_RESULTS ?= bench/results

@@ -44,6 +44,12 @@ const (
 	// more than the publishes of a reconnect storm (10/s for a few seconds),
 	// so a resync would be a defect, not truncation.
 	DefaultHistorySize = 1000
+	// DefaultHistoryTTL is HISTORY_TTL_SECONDS of the gateway with history:
+	// far longer than a run, so nothing ages out during one.
+	DefaultHistoryTTL = 300 * time.Second
+	// DefaultHistoryMaxBytes is HISTORY_MAX_BYTES of the gateway with
+	// history: far above what DefaultHistorySize small events take.
+	DefaultHistoryMaxBytes = 64 << 20
 	// resumeGatewayShutdown is SHUTDOWN_TIMEOUT_SECONDS of the gateways a resume scenario starts.
 	resumeGatewayShutdown = "10"
 	// publishAttemptTimeout bounds one publish request of a resume scenario.
@@ -325,6 +331,13 @@ func Resume(ctx context.Context, cfg ResumeConfig) (*ResumeReport, error) {
 		rep.HistoryRSS = with.RSSEnd - without.RSSEnd
 	}
 	return rep, nil
+}
+
+// HistoryEnv is the environment of a gateway with history: HISTORY_SIZE,
+// HISTORY_TTL_SECONDS (whole seconds) and HISTORY_MAX_BYTES.
+func HistoryEnv(size int, ttl time.Duration, maxBytes int64) []string {
+	return []string{fmt.Sprintf("HISTORY_SIZE=%d", size), fmt.Sprintf("HISTORY_TTL_SECONDS=%d", int(ttl.Seconds())),
+		fmt.Sprintf("HISTORY_MAX_BYTES=%d", maxBytes)}
 }
 
 func orDur(d, def time.Duration) time.Duration {

@@ -240,7 +240,10 @@ func TestSuiteTiny(t *testing.T) {
 	res, err := Run(ctx(t), Config{BenchExe: benchExe, GatewayExe: gwExe, Out: out, ResultsDir: filepath.Join(dir, "bench", "results"),
 		Command: "test", Streams: 30, Procs: 2, Settle: 50 * time.Millisecond, HoldDuration: 300 * time.Millisecond,
 		FanoutDuration: time.Second, UnicastTime: 300 * time.Millisecond, BatchSize: 20, Senders: 2,
-		ChurnDuration: 500 * time.Millisecond, ChurnRate: 40, MaxDuration: time.Minute})
+		ChurnDuration: 500 * time.Millisecond, ChurnRate: 40, MaxDuration: time.Minute,
+		// 300 ms away at 20 publishes/s: every stream misses events, so the storm replays.
+		Resume: ResumeSettings{Warmup: 500 * time.Millisecond, Tail: 500 * time.Millisecond, Away: 300 * time.Millisecond,
+			PublishRate: 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +258,8 @@ func TestSuiteTiny(t *testing.T) {
 		!g.Churn.GaugeReturned || len(g.Storm.Phases) != 2 || !g.Storm.Phases[1].AllReady {
 		t.Fatalf("gateway runs %+v", g)
 	}
-	if len(res.Checks) != 3 {
+	checkSuiteResume(t, res.Resume)
+	if len(res.Checks) != 4 {
 		t.Fatalf("checks %+v", res.Checks)
 	}
 	for _, c := range res.Checks {
@@ -278,6 +282,7 @@ func TestSuiteTiny(t *testing.T) {
 			t.Errorf("block lacks %q", want)
 		}
 	}
+	checkResumeRows(t, s, true)
 	for _, f := range []string{memoryChart, latencyChart} {
 		b, err := os.ReadFile(filepath.Join(dir, "bench", "results", f))
 		if err != nil {

@@ -441,6 +441,7 @@ func Markdown(res *Results, rel string) string {
 		g.StreamsPerSec >= 8000, has(g.StreamsPerSec))
 	row("unicast sends via /internal/batch per second", "≥ 40,000", g.UnicastPerSec, nan(), nan(), "/s",
 		g.UnicastPerSec >= 40000, has(g.UnicastPerSec))
+	resumeRows(&b, res)
 	for _, n := range boundNotes(g, cl) {
 		w("\n%s\n", n)
 	}
@@ -535,6 +536,7 @@ func details(b *strings.Builder, res *Results) {
 			float64(c.Start.RSSBytes)/(1<<20), float64(c.Peak.RSSBytes)/(1<<20), float64(c.End.RSSBytes)/(1<<20),
 			float64(c.RSSDelta)/(1<<20), c.Start.Gauge, c.End.Gauge, c.GaugeReturned)
 	}
+	resumeDetails(b, res)
 	if len(res.Checks) > 0 {
 		w("\n### Cross-checks (client counts against the servers' own)\n\n| check | client | server | ok |\n|---|---:|---:|---|\n")
 		for _, c := range res.Checks {

@@ -86,6 +86,9 @@ type Config struct {
 	BackendLatency time.Duration // connect callback delay in the storm
 	MaxDuration    time.Duration
 	Progress       io.Writer // scenario progress lines and suite steps; nil: none
+
+	// Resume configures the resume storm (resume.go).
+	Resume ResumeSettings
 }
 
 func (c *Config) defaults() error {
@@ -159,6 +162,8 @@ type Results struct {
 	Baseline *ServerRuns `json:"baseline"`
 	Ceiling  *ServerRuns `json:"ceiling"`
 	Checks   []Check     `json:"checks"`
+	// Resume is the resume storm (resume.go); nil in a suite.json from before it.
+	Resume *scenario.ResumeReport `json:"resume,omitempty"`
 }
 
 // Check is one cross-check of a client-side count against a server's own count.
@@ -294,7 +299,10 @@ func (s *suiteRun) run(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.gatewayOnly(ctx, gwT, backendURL)
+	if err := s.gatewayOnly(ctx, gwT, backendURL); err != nil {
+		return err
+	}
+	return s.resume(ctx, gwT, backendURL)
 }
 
 // common builds the scenario options for a target.

@@ -27,14 +27,13 @@ type historyFlags struct {
 func (h *historyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.gateway, "gateway", "bin/ssegw", "the gateway binary (started and stopped by the scenario)")
 	fs.IntVar(&h.size, "history-size", scenario.DefaultHistorySize, "HISTORY_SIZE of the gateway(s) with history")
-	fs.DurationVar(&h.ttl, "history-ttl", 300*time.Second, "HISTORY_TTL_SECONDS (whole seconds)")
-	fs.Int64Var(&h.maxBytes, "history-max-bytes", 64<<20, "HISTORY_MAX_BYTES")
+	fs.DurationVar(&h.ttl, "history-ttl", scenario.DefaultHistoryTTL, "HISTORY_TTL_SECONDS (whole seconds)")
+	fs.Int64Var(&h.maxBytes, "history-max-bytes", scenario.DefaultHistoryMaxBytes, "HISTORY_MAX_BYTES")
 	fs.IntVar(&h.eventLoops, "event-loops", 0, "EVENT_LOOPS of every gateway (0: the gateway's default)")
 }
 
 func (h *historyFlags) env() (history, other []string) {
-	history = []string{fmt.Sprintf("HISTORY_SIZE=%d", h.size), fmt.Sprintf("HISTORY_TTL_SECONDS=%d", int(h.ttl.Seconds())),
-		fmt.Sprintf("HISTORY_MAX_BYTES=%d", h.maxBytes)}
+	history = scenario.HistoryEnv(h.size, h.ttl, h.maxBytes)
 	if h.eventLoops > 0 {
 		other = append(other, fmt.Sprintf("EVENT_LOOPS=%d", h.eventLoops))
 	}

@@ -33,6 +33,11 @@ func (f *suiteFlags) register(fs *flag.FlagSet, gateway bool) {
 		fs.DurationVar(&c.ChurnDuration, "churn-duration", 10*time.Second, "how long churn runs")
 		fs.Float64Var(&c.ChurnRate, "churn-rate", 200, "churn opens per second")
 		fs.DurationVar(&c.BackendLatency, "backend-latency", 0, "connect callback delay of the bench backend during the storm")
+		r := &c.Resume
+		fs.DurationVar(&r.Warmup, "resume-warmup", suite.DefaultResumeWarmup, "resume storm: publishing before every stream is dropped")
+		fs.DurationVar(&r.Tail, "resume-tail", suite.DefaultResumeTail, "resume storm: publishing after every stream is back")
+		fs.DurationVar(&r.Away, "resume-away", 0, "resume storm: keep the dropped streams away this long before they reconnect")
+		fs.Float64Var(&r.PublishRate, "resume-publish-rate", suite.DefaultResumePublishRate, "resume storm: publishes per second")
 	}
 	fs.IntVar(&c.Streams, "streams", suite.DefaultStreams, "streams per scenario")
 	fs.IntVar(&c.Procs, "procs", 0, fmt.Sprintf("client processes (0: %d, fewer for tiny runs)", suite.DefaultProcs))
