@@ -60,15 +60,19 @@ type ChurnSample struct {
 
 // ChurnReport is the outcome of a churn run.
 type ChurnReport struct {
-	Scenario      string        `json:"scenario"`
-	Target        string        `json:"target"`
-	Rate          float64       `json:"rate"`
-	Seconds       float64       `json:"seconds"`
-	Attempts      int64         `json:"attempts"`
-	Skipped       int64         `json:"skipped_at_live_bound"`
-	Opened        int64         `json:"opened"` // 200 event stream
-	Ready         int64         `json:"ready"`
-	Failed        int64         `json:"failed"`
+	Scenario string  `json:"scenario"`
+	Target   string  `json:"target"`
+	Rate     float64 `json:"rate"`
+	Seconds  float64 `json:"seconds"`
+	Attempts int64   `json:"attempts"`
+	Skipped  int64   `json:"skipped_at_live_bound"`
+	Opened   int64   `json:"opened"` // 200 event stream
+	Ready    int64   `json:"ready"`
+	Failed   int64   `json:"failed"`
+	// LeftEarly counts streams whose lifetime ended before the answer's head
+	// arrived: a client that leaves during its connect callback (a churn a
+	// real fleet has), not a failure of the server.
+	LeftEarly     int64         `json:"left_early"`
 	ServerClosed  int64         `json:"server_closed"` // ended by the server before its lifetime
 	PeakLive      int64         `json:"peak_live"`
 	Start         ServerSample  `json:"start"`
@@ -111,6 +115,7 @@ func Churn(ctx context.Context, cfg ChurnConfig) (*ChurnReport, error) {
 	ch.wg.Wait() // every stream ends by its lifetime (bounded by MaxLife)
 	rep.Attempts, rep.Skipped = ch.attempts, ch.skipped
 	rep.Opened, rep.Ready, rep.Failed = ch.opened.Load(), ch.ready.Load(), ch.failed.Load()
+	rep.LeftEarly = ch.leftEarly.Load()
 	rep.ServerClosed, rep.PeakLive = ch.serverClosed.Load(), ch.peak.Load()
 	if err != nil {
 		return rep, err
@@ -146,6 +151,7 @@ type churner struct {
 	wg                                sync.WaitGroup
 	attempts, skipped                 int64 // run's goroutine only
 	live, peak, opened, ready, failed atomic.Int64
+	leftEarly                         atomic.Int64
 	serverClosed                      atomic.Int64
 }
 
@@ -246,7 +252,7 @@ func (ch *churner) stream(src [4]byte, life time.Duration) {
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
 				if !opened {
-					ch.failed.Add(1)
+					ch.leftEarly.Add(1)
 				}
 			case opened:
 				ch.serverClosed.Add(1)
@@ -261,8 +267,8 @@ func (ch *churner) stream(src [4]byte, life time.Duration) {
 // WriteTable prints the summary table.
 func (c *ChurnReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "churn: target %s, %.0f opens/s for %.1fs\n", c.Target, c.Rate, c.Seconds)
-	fmt.Fprintf(w, "  attempts %d (skipped at the live bound %d): opened %d ready %d failed %d server-closed %d, peak live %d\n",
-		c.Attempts, c.Skipped, c.Opened, c.Ready, c.Failed, c.ServerClosed, c.PeakLive)
+	fmt.Fprintf(w, "  attempts %d (skipped at the live bound %d): opened %d ready %d failed %d left before the answer %d server-closed %d, peak live %d\n",
+		c.Attempts, c.Skipped, c.Opened, c.Ready, c.Failed, c.LeftEarly, c.ServerClosed, c.PeakLive)
 	fmt.Fprintf(w, "  %-6s %12s %10s\n", "", "server RSS", "gauge")
 	fmt.Fprintf(w, "  %-6s %12s %10.0f\n", "start", mib(c.Start.RSSBytes), c.Start.Gauge)
 	fmt.Fprintf(w, "  %-6s %12s %10.0f  (at %.1fs, %d live)\n", "peak", mib(c.Peak.RSSBytes), c.Peak.Gauge, c.Peak.Seconds, c.Peak.Live)

@@ -531,8 +531,8 @@ func details(b *strings.Builder, res *Results) {
 		w("\n")
 	}
 	if c := g.Churn; c != nil {
-		w("\n### Churn (gateway)\n\n%.0f opens/s for %.0f s, lifetimes 0.2–2 s: %s opened, %s ready, %d failed, peak %d live. Server RSS start %.1f MiB, peak %.1f MiB, end %.1f MiB (%+.1f MiB); `ssegw_streams_open` start %.0f, end %.0f (returned: %v).\n",
-			c.Rate, c.Seconds, commas(c.Opened), commas(c.Ready), c.Failed, c.PeakLive,
+		w("\n### Churn (gateway)\n\n%.0f opens/s for %.0f s, lifetimes 0.2–2 s: %s opened, %s ready, %d failed, %d left before the answer, peak %d live. Server RSS start %.1f MiB, peak %.1f MiB, end %.1f MiB (%+.1f MiB); `ssegw_streams_open` start %.0f, end %.0f (returned: %v).\n",
+			c.Rate, c.Seconds, commas(c.Opened), commas(c.Ready), c.Failed, c.LeftEarly, c.PeakLive,
 			float64(c.Start.RSSBytes)/(1<<20), float64(c.Peak.RSSBytes)/(1<<20), float64(c.End.RSSBytes)/(1<<20),
 			float64(c.RSSDelta)/(1<<20), c.Start.Gauge, c.End.Gauge, c.GaugeReturned)
 	}
