@@ -163,7 +163,14 @@ func TestDisconnectSurvivesABackendOutage(t *testing.T) {
 			t.Fatalf("stream %d: reason %q, want %q", i, recs[1].Reason, want)
 		}
 	}
-	after := scrapeAddr(t, g.control)
+	// The backend records an answer before the gateway's retry scheduler
+	// settles it: wait for the counters to catch up.
+	var after map[string]float64
+	waitFor(t, "the retry counters to settle", 5*time.Second, func() bool {
+		after = scrapeAddr(t, g.control)
+		return after[`ssegw_disconnect_retries_pending`] == 0 &&
+			after[`ssegw_disconnect_retries_total{outcome="delivered"}`]-before[`ssegw_disconnect_retries_total{outcome="delivered"}`] >= n
+	})
 	if d := after[`ssegw_disconnect_retries_total{outcome="delivered"}`] - before[`ssegw_disconnect_retries_total{outcome="delivered"}`]; d != n {
 		t.Errorf("delivered after retry +%v, want +%d", d, n)
 	}
