@@ -71,6 +71,7 @@ func TestMain(m *testing.M) {
 // env is a backend and a gateway started as child processes.
 type env struct {
 	backendURL string
+	backendPID int
 	gw         *gateway
 	spawn      *fleet.Spawn
 }
@@ -91,7 +92,7 @@ func startEnv(t *testing.T, gatewayEnv ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.stop)
-	return &env{backendURL: backendURL, gw: gw, spawn: &fleet.Spawn{Path: benchExe, Args: []string{fleet.WorkerCommand}}}
+	return &env{backendURL: backendURL, backendPID: be.PID(), gw: gw, spawn: &fleet.Spawn{Path: benchExe, Args: []string{fleet.WorkerCommand}}}
 }
 
 func (e *env) common(streams, procs int) scenario.Common {
@@ -175,12 +176,26 @@ func TestStormAgainstGateway(t *testing.T) {
 	c := e.common(60, 1)
 	c.Client.RetryCap = 200 * time.Millisecond // the gateway's hints are 1-10 s
 	rep, err := scenario.Storm(ctx(t), scenario.StormConfig{Common: c, Reconnect: true,
-		BackendURL: e.backendURL, BackendLatency: 30 * time.Millisecond, PhaseTimeout: 30 * time.Second})
+		BackendURL: e.backendURL, BackendLatency: 30 * time.Millisecond, PhaseTimeout: 30 * time.Second,
+		BackendPID: e.backendPID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Phases) != 2 {
 		t.Fatalf("phases %+v", rep.Phases)
+	}
+	// CPU per stream set up, the gateway's and the backend's apart, each
+	// sampled from its own process over the phase.
+	for _, p := range rep.Phases {
+		if p.ServerCPU < 0 || p.BackendCPU < 0 ||
+			p.ServerCPUPerStreamUS != p.ServerCPU*1e6/float64(p.Ready) || p.BackendCPUPerStreamUS != p.BackendCPU*1e6/float64(p.Ready) {
+			t.Fatalf("CPU per stream not measured: %+v", p)
+		}
+	}
+	var tbl bytes.Buffer
+	rep.WriteTable(&tbl)
+	if !strings.Contains(tbl.String(), "µs per stream set up") || !strings.Contains(tbl.String(), "not in the server's") {
+		t.Fatalf("table without CPU per stream:\n%s", tbl.String())
 	}
 	var ready, shed, cameBack int64
 	for _, p := range rep.Phases {

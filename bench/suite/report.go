@@ -266,13 +266,16 @@ type Figures struct {
 	RSSPerStream, RSSPerStreamBrowser, RSSPerStreamChromium                 float64
 	GoroutinesPerStream, HoldCPUPct                                         float64
 	FanoutP99, DeliveriesPerCPUSec, AcceptP99, StreamsPerSec, UnicastPerSec float64
+	// StormCPUPerStreamUS is the server's CPU per stream set up in the
+	// storm's first phase (µs; the backend's not included).
+	StormCPUPerStreamUS float64
 }
 
 func nan() float64 { return math.NaN() }
 
 // FiguresOf extracts the figures from one server's runs.
 func FiguresOf(r *ServerRuns) Figures {
-	f := Figures{nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan()}
+	f := Figures{nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan()}
 	if r == nil {
 		return f
 	}
@@ -294,6 +297,9 @@ func FiguresOf(r *ServerRuns) Figures {
 	}
 	if r.Storm != nil && len(r.Storm.Phases) > 0 {
 		f.StreamsPerSec = r.Storm.Phases[0].StreamsPerSec
+		if us := r.Storm.Phases[0].ServerCPUPerStreamUS; us >= 0 {
+			f.StormCPUPerStreamUS = us
+		}
 	}
 	if r.Unicast != nil {
 		f.UnicastPerSec = r.Unicast.SendsPerSec
@@ -518,11 +524,13 @@ func details(b *strings.Builder, res *Results) {
 			u.Latency.P50, u.Latency.P99, u.Latency.Max, u.BatchLatency.P50, u.BatchLatency.P99)
 	}
 	if s := g.Storm; s != nil {
-		w("\n### Connect storm (gateway, callback to the bench backend)\n\n| phase | streams | ready | seconds | streams/s | shed with retry | re-opened | came back | failed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("\n### Connect storm (gateway, callback to the bench backend)\n\n| phase | streams | ready | seconds | streams/s | gateway CPU per stream | backend CPU per stream | shed with retry | re-opened | came back | failed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, p := range s.Phases {
-			w("| %s | %s | %s | %.2f | %s | %d | %d | %d | %d |\n", p.Name, commas(int64(p.Streams)), commas(p.Ready),
-				p.Seconds, commas(int64(p.StreamsPerSec)), p.Shed, p.Reopened, p.CameBack, p.Failed)
+			w("| %s | %s | %s | %.2f | %s | %s | %s | %d | %d | %d | %d |\n", p.Name, commas(int64(p.Streams)), commas(p.Ready),
+				p.Seconds, commas(int64(p.StreamsPerSec)), usOrDash(p.ServerCPUPerStreamUS), usOrDash(p.BackendCPUPerStreamUS),
+				p.Shed, p.Reopened, p.CameBack, p.Failed)
 		}
+		w("\nCPU from /proc over each phase (its start to all ready), per stream set up; the backend's is not in the gateway's. The reconnect phase also carries the N disconnects and their callbacks.\n")
 		w("\nReady latency (connect to `ready`) p50 %.1f ms, p99 %.1f ms, max %.1f ms.", s.ReadyLatency.P50, s.ReadyLatency.P99, s.ReadyLatency.Max)
 		if s.ServerShed >= 0 {
 			w(" Gateway counted %.0f overloaded sheds.", s.ServerShed)
@@ -548,4 +556,12 @@ func holdSecs(res *Results) string {
 		return fmt.Sprintf("%.0f", res.Gateway.Hold.HoldSeconds)
 	}
 	return "?"
+}
+
+// usOrDash renders µs per stream, or a dash when it was not measured (<0).
+func usOrDash(v float64) string {
+	if v < 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f µs", v)
 }

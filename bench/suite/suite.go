@@ -202,6 +202,7 @@ type target struct {
 	publishURL string // ("": control + /internal/publish)
 	publishTpl string // publish body template ("": the gateway's JSON)
 	backendURL string // the gateway's bench backend ("": none)
+	backendPID int    // its process (0: none)
 }
 
 // suiteRun holds a running suite.
@@ -273,7 +274,8 @@ func (s *suiteRun) run(ctx context.Context) error {
 		quoteArgs([]string{"ssegw-bench", "ceiling", "--listen", cl.addr("listen"), "--control", cl.addr("control"), "--heartbeat", hb}))
 
 	gwT := target{name: "gateway", stream: netip.MustParseAddrPort(gw.listen), control: "http://" + gw.control,
-		metricsURL: "http://" + gw.control + "/metrics", pid: gw.PID(), backendURL: backendURL}
+		metricsURL: "http://" + gw.control + "/metrics", pid: gw.PID(), backendURL: backendURL,
+		backendPID: be.PID()}
 	blT := target{name: "baseline", stream: netip.MustParseAddrPort(bl.addr("listen")),
 		control: "http://" + bl.addr("control"), pid: bl.PID()}
 	blT.metricsURL = blT.control + "/metrics"
@@ -376,13 +378,13 @@ func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string)
 	sc.Client.Rate = scenario.DefaultStormRate
 	st0, _ := scenario.BackendStats(ctx, backendURL)
 	st, err := scenario.Storm(ctx, scenario.StormConfig{Common: sc, Reconnect: true, BackendURL: backendURL,
-		BackendLatency: s.cfg.BackendLatency})
+		BackendLatency: s.cfg.BackendLatency, BackendPID: t.backendPID})
 	r.Storm = st
 	if err != nil {
 		return fmt.Errorf("gateway storm: %w", err)
 	}
-	s.record("storm", t, fmt.Sprintf("--streams %d --procs %d --rate %d --reconnect --backend-url %s --backend-latency %v",
-		n, s.cfg.Procs, scenario.DefaultStormRate, backendURL, s.cfg.BackendLatency))
+	s.record("storm", t, fmt.Sprintf("--streams %d --procs %d --rate %d --reconnect --backend-url %s --backend-latency %v --backend-pid %d",
+		n, s.cfg.Procs, scenario.DefaultStormRate, backendURL, s.cfg.BackendLatency, t.backendPID))
 	if st.Backend != nil {
 		ready := int64(0)
 		for _, p := range st.Phases {
