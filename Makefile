@@ -59,11 +59,12 @@ bench: ## the benchmark suite: gateway vs baseline vs ceiling, regenerates BENCH
 bench-micro: ## Go micro-benchmarks for the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-bench-peers: ## (not CI) nginx+nchan from Debian under the same load; regenerates the peers block of BENCHMARKS.md
+bench-peers: ## (not CI) the gateway and nginx+nchan from Debian as deployed (master + 1 worker, + one per core), same load; regenerates the peers block of BENCHMARKS.md
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS) || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS); }
+	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
-	./$(BIN)/ssegw-bench peers --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
+	./$(BIN)/ssegw-bench peers --gateway $(BIN)/ssegw --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
 
 lint: fmt vet ## gofmt and go vet
 

@@ -102,6 +102,10 @@ type Config struct {
 	// like a client that stalls: the server's send buffers fill (for the
 	// kernel memory figures of README.md "Sizing").
 	NoRead bool
+	// ReadyOnOpen counts a stream as ready when its 200 event-stream head
+	// arrives: for servers that send no "ready" event (nginx+nchan answers
+	// once the subscription is set up), so storm times them the same way.
+	ReadyOnOpen bool
 }
 
 // withDefaults fills zero values and validates.

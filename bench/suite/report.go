@@ -148,7 +148,7 @@ func writeChart(path string, c Chart) error {
 // serverColors keeps each server's colour the same on every chart (an index
 // into gonum's palette); a server not listed gets its position's.
 var serverColors = map[string]int{"gateway": 0, "baseline": 1, "ceiling": 2, "gateway, 1 KB headers": 3, "nginx+nchan": 4,
-	"gateway, Chromium head": 5}
+	"gateway, Chromium head": 5, "nginx+nchan, 1 worker": 4, "nginx+nchan, 2 workers": 6}
 
 func serverColor(name string) color.Color {
 	if i, ok := serverColors[name]; ok {

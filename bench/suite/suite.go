@@ -136,12 +136,15 @@ type ServerRuns struct {
 	HoldBrowser *scenario.HoldReport `json:"hold_browser_headers,omitempty"`
 	// HoldChromium replays the head Chromium's EventSource sends (bench/heads),
 	// each stream with its own cookie values and room.
-	HoldChromium *scenario.HoldReport    `json:"hold_chromium_head,omitempty"`
-	Fanout       *scenario.FanoutReport  `json:"fanout,omitempty"`
-	Unicast      *scenario.UnicastReport `json:"unicast,omitempty"`
-	Storm        *scenario.StormReport   `json:"storm,omitempty"`
-	Churn        *scenario.ChurnReport   `json:"churn,omitempty"`
-	Errors       []string                `json:"errors,omitempty"`
+	HoldChromium *scenario.HoldReport   `json:"hold_chromium_head,omitempty"`
+	Fanout       *scenario.FanoutReport `json:"fanout,omitempty"`
+	// FanoutSaturated is the peers run's fan-out at a publish rate no server
+	// keeps up with (PeersConfig.SaturatedRate).
+	FanoutSaturated *scenario.FanoutReport  `json:"fanout_saturated,omitempty"`
+	Unicast         *scenario.UnicastReport `json:"unicast,omitempty"`
+	Storm           *scenario.StormReport   `json:"storm,omitempty"`
+	Churn           *scenario.ChurnReport   `json:"churn,omitempty"`
+	Errors          []string                `json:"errors,omitempty"`
 }
 
 // Results is one suite run.

@@ -83,6 +83,9 @@ func runPeers(ctx context.Context, args []string, sio stdio) error {
 	fs := newFlagSet("peers", sio.err)
 	var f suiteFlags
 	f.register(fs, false)
+	fs.StringVar(&f.cfg.GatewayExe, "gateway", "bin/ssegw", "the gateway binary (measured beside nginx+nchan)")
+	saturated := fs.Float64("saturated-rate", suite.DefaultSaturatedRate, "publishes per second of the saturated fan-out")
+	workers := fs.Int("workers", 0, "nginx workers of the per-core configuration (0: the machine's cores)")
 	nginx := fs.String("nginx", suite.DefaultNginx, "the nginx binary")
 	module := fs.String("nchan-module", suite.DefaultNchanModule, "the nchan dynamic module")
 	render := fs.String("render", "", "regenerate the peers block and charts from this peers.json of an earlier run instead of measuring")
@@ -95,7 +98,8 @@ func runPeers(ctx context.Context, args []string, sio stdio) error {
 	if *render != "" {
 		res, err = suite.RenderPeers(f.cfg, *render)
 	} else {
-		res, err = suite.Peers(ctx, suite.PeersConfig{Config: f.cfg, Nginx: *nginx, Module: *module})
+		res, err = suite.Peers(ctx, suite.PeersConfig{Config: f.cfg, Nginx: *nginx, Module: *module, SaturatedRate: *saturated,
+			Workers: *workers})
 	}
 	if res != nil && f.json {
 		if perr := printJSON(sio.out, res); err == nil {
