@@ -6,7 +6,7 @@ BIN       ?= bin
 # Packages with TestScale* tests (run again at full size, without -race).
 SCALE_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func TestScale' .)))
 
-.PHONY: help build run test test-race test-stress fuzz bench bench-micro bench-peers lint fmt vet clean test-deps
+.PHONY: help build run test test-race test-stress fuzz bench bench-resume bench-micro bench-peers bench-rabbit lint fmt vet clean test-deps
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -56,6 +56,16 @@ bench: ## the benchmark suite: gateway vs baseline vs ceiling, regenerates BENCH
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
 	./$(BIN)/ssegw-bench suite --gateway $(BIN)/ssegw --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
 
+# Resume (issue 14, BENCHMARKS.md "Resume (issue 14)"): 15,000 streams dropped at
+# once and back with Last-Event-ID under publishing, against a gateway without and
+# one with history; then three clustered gateways (embedded JetStream) restarted in
+# turn under publishing. About three minutes; under the shared bench lock.
+bench-resume: ## resume storm with vs without history, and the cluster rolling restart (BENCH_STREAMS=15000)
+	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
+	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
+	flock /tmp/bench.lock ./$(BIN)/ssegw-bench resume --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --procs 3
+	flock /tmp/bench.lock ./$(BIN)/ssegw-bench rolling --gateway $(BIN)/ssegw --streams 3000 --procs 2
+
 bench-micro: ## Go micro-benchmarks for the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
@@ -65,6 +75,16 @@ bench-peers: ## (not CI) the gateway and nginx+nchan from Debian as deployed (ma
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
 	./$(BIN)/ssegw-bench peers --gateway $(BIN)/ssegw --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
+
+# RabbitMQ fan-out through the broker (issue 16, phase 2): a private broker
+# (Debian's rabbitmq-server: `make test-deps`), a gateway with RABBITMQ_URL
+# and one without, BENCH_STREAMS streams with a queue each; the raw report is
+# kept in bench/results/rabbit-fanout.json. About 2 minutes at 15,000.
+bench-rabbit: ## RabbitMQ mode: N queues, publishes fanned out by the broker vs /internal/publish; gateway and broker memory (BENCH_STREAMS=15000)
+	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
+	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
+	./$(BIN)/ssegw-bench rabbit-fanout --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --json > $(BENCH_RESULTS)/rabbit-fanout.json
+	./$(BIN)/ssegw-bench rabbit-fanout --render $(BENCH_RESULTS)/rabbit-fanout.json
 
 lint: fmt vet ## gofmt and go vet
 

@@ -11,7 +11,7 @@ import (
 )
 
 // Disconnect retries (CONTRACT.md section 5). A disconnect callback that gets
-// no answer, a network error or a 5xx (Outcome.Failed) is not lost: it waits
+// no answer, a network error or a 5xx (retriable) is not lost: it waits
 // in a retry queue (package retryq: capped, jittered exponential backoff) and
 // is attempted again by the same workers, until it is answered or
 // DISCONNECT_RETRY_SECONDS have passed since its first failure. A backend
@@ -90,13 +90,21 @@ func (r *retrier) now() int64 { return int64(time.Since(r.epoch)) }
 func (r *retrier) after(j *Job, res Result) bool {
 	switch {
 	case j.retrying:
-		r.note(retryNote{job: j, ok: !res.Outcome.Failed()})
-	case res.Outcome.Failed():
+		r.note(retryNote{job: j, ok: !retriable(res)})
+	case retriable(res):
 		r.note(retryNote{job: j})
 	default:
 		return true
 	}
 	return false
+}
+
+// retriable reports whether a disconnect attempt is tried again (CONTRACT.md
+// section 5): no answer, a network error or a 5xx. Any 4xx, 429 included, is
+// the backend's answer, so the disconnect is settled (a connect answered 429
+// is a failure, section 4.1, because the browser retries it instead).
+func retriable(res Result) bool {
+	return res.Outcome == Timeout || res.Outcome == Unavailable || (res.Outcome == ServerError && res.Status >= 500)
 }
 
 // note hands the outcome of an attempt to the scheduler. Any goroutine.

@@ -1,6 +1,7 @@
 package callback
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,13 +16,14 @@ import (
 )
 
 // flakyBackend is a real HTTP callback server whose answer to each
-// disconnect is decided by fail (true: 503), and which records every
-// attempt it answered.
+// disconnect is decided by fail (true: failStatus, 503 unless set), and which
+// records every attempt it answered.
 type flakyBackend struct {
-	mu       sync.Mutex
-	fail     func(token string, attempt int) bool
-	attempts map[string]int
-	okAt     map[string]time.Time
+	mu         sync.Mutex
+	failStatus int
+	fail       func(token string, attempt int) bool
+	attempts   map[string]int
+	okAt       map[string]time.Time
 }
 
 func startFlaky(t *testing.T, fail func(token string, attempt int) bool) (*flakyBackend, string) {
@@ -42,9 +44,10 @@ func startFlaky(t *testing.T, fail func(token string, attempt int) bool) (*flaky
 		if !failing {
 			fb.okAt[p.Token] = time.Now()
 		}
+		status := fb.failStatus
 		fb.mu.Unlock()
 		if failing {
-			w.WriteHeader(503)
+			w.WriteHeader(cmp.Or(status, 503))
 			return
 		}
 		w.WriteHeader(200)
@@ -150,6 +153,29 @@ func TestDisconnectGivenUpAfterTheWindow(t *testing.T) {
 		t.Fatalf("given_up +%v, want +1", d)
 	}
 	c.Stop(ctx)
+}
+
+// TestDisconnect4xxIsAnAnswer: a disconnect answered 429 or 404 is settled
+// (CONTRACT.md section 5 retries no answer, network errors and 5xx only).
+func TestDisconnect4xxIsAnAnswer(t *testing.T) {
+	for _, status := range []int{429, 404} {
+		fb, url := startFlaky(t, func(string, int) bool { return true })
+		fb.mu.Lock()
+		fb.failStatus = status
+		fb.mu.Unlock()
+		c := startClient(t, url, time.Minute, 0, 10*time.Millisecond)
+		retried := retryCounter("retried")
+		c.Disconnect(&Job{Action: ActionDisconnect, Reason: "error", Token: "x", Head: []byte("GET / HTTP/1.1\r\n\r\n")})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if !c.Flush(ctx) {
+			t.Fatalf("%d: Flush did not return", status)
+		}
+		if n, _ := fb.count("x"); n != 1 || c.PendingRetries() != 0 || retryCounter("retried") != retried {
+			t.Fatalf("%d: %d attempts, %d pending, retried +%v; want 1, 0, +0", status, n, c.PendingRetries(), retryCounter("retried")-retried)
+		}
+		c.Stop(ctx)
+		cancel()
+	}
 }
 
 func TestDisconnectNotRetriedWhenOff(t *testing.T) {

@@ -110,6 +110,9 @@ func (fs *faults) apply(w http.ResponseWriter, r *http.Request, action string) b
 			return false
 		}
 		f = fault(faultHang + rand.N(faultRandom-faultHang))
+		if f == fault429 && action == "disconnect" {
+			f = fault503 // a 429 answers a disconnect (CONTRACT.md section 5); random failures are ones it retries
+		}
 	}
 	fs.failed.Add(1)
 	switch f {

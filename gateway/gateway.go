@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -60,6 +59,7 @@ type Gateway struct {
 	History   *history.History    // nil unless HISTORY_SIZE > 0
 	channels  channelCount
 	ctrlLn    net.Listener
+	port      *loop.Reservation // the public port, held from before the engine binds it until it has stopped
 	publicAdr string
 	engineErr chan error
 	stats     chan struct{}
@@ -108,12 +108,23 @@ func deriveCapacity(limit uint64, cfg *config.Config) Capacity {
 
 // Start brings a gateway up and returns once both listeners accept.
 func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, log: log, engineErr: make(chan error, 1), stats: make(chan struct{})}
-	addr, err := concretePort(cfg.ListenAddr)
+	port, err := loop.ReservePort(cfg.ListenAddr)
 	if err != nil {
+		return nil, fmt.Errorf("public listener %s: %w", cfg.ListenAddr, err)
+	}
+	g, err := start(cfg, capacity, log, port)
+	if err != nil {
+		port.Close()
 		return nil, err
 	}
+	return g, nil
+}
+
+func start(cfg *config.Config, capacity Capacity, log *slog.Logger, port *loop.Reservation) (*Gateway, error) {
+	g := &Gateway{cfg: cfg, log: log, engineErr: make(chan error, 1), stats: make(chan struct{}), port: port}
+	addr := port.Addr
 	g.publicAdr = addr
+	var err error
 	if cfg.NATSURL != "" {
 		copts := cluster.Options{URL: cfg.NATSURL, Prefix: cfg.NATSSubjectPrefix,
 			NodeID: cfg.NodeID, Name: "ssegw " + addr + " control " + cfg.ControlAddr, Logger: log}
@@ -231,21 +242,6 @@ func (g *Gateway) expireHistory() {
 	}
 }
 
-// concretePort replaces port 0 by a free port: with SO_REUSEPORT every event
-// loop binds its own listener, and they must all bind the same port.
-func concretePort(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port != "0" {
-		return addr, err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)), nil
-}
-
 // PublicAddr is the public listener's host:port.
 func (g *Gateway) PublicAddr() string { return g.publicAdr }
 
@@ -285,6 +281,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	stopCtx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
 	_ = g.Loop.Stop(stopCtx)
+	g.port.Close()
 	switch {
 	case drainErr != nil:
 		return fmt.Errorf("drain: %w", drainErr)
@@ -302,6 +299,7 @@ func (g *Gateway) Kill() {
 	g.closeCluster()
 	g.stopRabbit(ctx)
 	_ = g.Loop.Stop(ctx)
+	g.port.Close()
 }
 
 // stopRabbit stops the RabbitMQ transport after the drain: consumers

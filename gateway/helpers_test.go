@@ -364,6 +364,17 @@ func assertIdle(t *testing.T, g *gw) {
 
 func controlGet(addrPath string) (int, string) { return testkit.Get(addrPath) }
 
+// scrapeAddr reads /metrics from a control address (a child gateway's).
+func scrapeAddr(t *testing.T, control string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + control + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return parseMetrics(resp.Body)
+}
+
 // scrapeControl reads the gateway's /metrics.
 func scrapeControl(t *testing.T, g *gw) map[string]float64 {
 	t.Helper()

@@ -326,3 +326,46 @@ func skipHead(r *bufio.Reader) error {
 		}
 	}
 }
+
+// TestResumeReplayBatchesAndKeptClose: a replay longer than one write batch
+// (the loop writes up to 64 kept frames per writev) arrives whole, in order,
+// once; a kept publish with close ends a resumed stream right after its
+// event, in the middle of a batch, and nothing after it is written.
+func TestResumeReplayBatchesAndKeptClose(t *testing.T) {
+	b := historyBackend(t)
+	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "HISTORY_SIZE": "1000"})
+	var ids []string
+	for i := 0; i < 150; i++ {
+		ids = append(ids, publishID(t, g, "a", fmt.Sprint(i)))
+	}
+	got, _ := resumeStream(t, g, "/r?ch=a", "Last-Event-ID: "+ids[0]+"\r\n")
+	var want []string
+	for i := 1; i < len(ids); i++ {
+		want = append(want, msg(ids[i], fmt.Sprint(i)))
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("replay of %d: got %d events, first differences from %q", len(want), len(got), got[:min(3, len(got))])
+	}
+	code, body := g.control("/internal/publish", `{"channel":"a","event":{"name":"m","data":"bye"},"close":true}`)
+	var ans struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &ans); code != 200 || err != nil || ans.ID == "" {
+		t.Fatalf("publish with close: %d %s", code, body)
+	}
+	publishID(t, g, "a", "after")
+	c := dial(t, g.PublicAddr())
+	c.get("/r?ch=a", "Last-Event-ID: "+ids[140]+"\r\n")
+	if h := c.head(); h != sseHead {
+		t.Fatalf("head %q", h)
+	}
+	for i := 141; i < len(ids); i++ {
+		if ev := c.event(); ev != msg(ids[i], fmt.Sprint(i)) {
+			t.Fatalf("event %d: %q", i, ev)
+		}
+	}
+	if ev := c.event(); ev != msg(ans.ID, "bye") {
+		t.Fatalf("kept close: %q", ev)
+	}
+	if ch := c.chunk(); ch != "" {
+		t.Fatalf("after the kept close: %q, want the last chunk (the response ends there)", ch)
+	}
+}

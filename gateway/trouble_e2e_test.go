@@ -103,8 +103,9 @@ func TestConnectFailureRetry(t *testing.T) {
 	waitFor(t, "the stream's disconnect", 5e9, func() bool { return b.count("disconnect") == 1 })
 }
 
-// TestDisconnectSurvivesABackendOutage: streams that end while the backend
-// refuses connections for 30 s (a restart, a network cut) get their
+// TestDisconnectSurvivesABackendOutage: streams on the gateway binary that
+// end while the backend refuses connections for 30 s (a restart, a network
+// cut) get their
 // disconnect once it is back — each once, with its token and reason — and
 // the retry counters say so.
 // outageFor is how long the backend refuses connections.
@@ -113,23 +114,30 @@ const outageFor = 30 * time.Second
 func TestDisconnectSurvivesABackendOutage(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t)
-	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "CALLBACK_TIMEOUT_MS": "500"})
-	before := scrapeControl(t, g)
+	g := startChild(t, 0, map[string]string{"CALLBACK_URL": b.url(), "CALLBACK_TIMEOUT_MS": "500"})
+	before := scrapeAddr(t, g.control)
 	const n = 5
-	clients := make([]*client, n)
+	streams := make([]*rawStream, n)
 	tokens := make([]string, n)
-	for i := range clients {
-		clients[i], tokens[i] = openStream(t, g, b, i+1, "/outage")
+	for i := range streams {
+		streams[i] = openRaw(g.public, "/outage", 10*time.Second)
+		if !streams[i].ready {
+			t.Fatalf("stream %d: %v", i, streams[i].err)
+		}
+		tokens[i] = b.nthConnect(t, i+1).Token
 	}
 	b.setFault(faultRefuse, onBoth)
 	outageStart := time.Now()
-	clients[0].conn.Close()                                               // client_closed
-	g.control("/internal/send", `{"token":"`+tokens[1]+`","close":true}`) // server_closed
-	for _, c := range clients[2:] {
-		c.conn.Close()
+	streams[0].conn.Close() // client_closed
+	// server_closed:
+	if code, body := controlReq(t, g.control, "/internal/send", `{"token":"`+tokens[1]+`","close":true}`, ""); code != 200 {
+		t.Fatalf("close: %d %s", code, body)
+	}
+	for _, s := range streams[2:] {
+		s.conn.Close()
 	}
 	waitFor(t, "disconnects failing and queued for retry", 10*time.Second, func() bool {
-		return g.Callbacks.PendingRetries() == n
+		return scrapeAddr(t, g.control)[`ssegw_disconnect_retries_pending`] == n
 	})
 	// The outage lasts 30 s; the retries keep knocking meanwhile.
 	waitFor(t, "the outage to last 30 s", outageFor+time.Second, func() bool {
@@ -145,7 +153,7 @@ func TestDisconnectSurvivesABackendOutage(t *testing.T) {
 	for i, tok := range tokens {
 		recs := b.byToken(tok)
 		if len(recs) != 2 || recs[1].Action != "disconnect" {
-			t.Fatalf("stream %d: callbacks %+v metrics %v", i, recs, scrapeControl(t, g))
+			t.Fatalf("stream %d: callbacks %+v metrics %v", i, recs, scrapeAddr(t, g.control))
 		}
 		want := "client_closed"
 		if i == 1 {
@@ -155,7 +163,7 @@ func TestDisconnectSurvivesABackendOutage(t *testing.T) {
 			t.Fatalf("stream %d: reason %q, want %q", i, recs[1].Reason, want)
 		}
 	}
-	after := scrapeControl(t, g)
+	after := scrapeAddr(t, g.control)
 	if d := after[`ssegw_disconnect_retries_total{outcome="delivered"}`] - before[`ssegw_disconnect_retries_total{outcome="delivered"}`]; d != n {
 		t.Errorf("delivered after retry +%v, want +%d", d, n)
 	}
@@ -167,19 +175,22 @@ func TestDisconnectSurvivesABackendOutage(t *testing.T) {
 	}
 }
 
-// TestDisconnectGivenUpPastTheRetryWindow: a backend that keeps answering
+// TestDisconnectGivenUpPastTheRetryWindow (the gateway binary): a backend that keeps answering
 // 503 past DISCONNECT_RETRY_SECONDS gets a few attempts; then the disconnect
 // is counted as given up.
 func TestDisconnectGivenUpPastTheRetryWindow(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t)
-	g := startGateway(t, map[string]string{"CALLBACK_URL": b.url(), "DISCONNECT_RETRY_SECONDS": "2"})
-	before := scrapeControl(t, g)
-	c, _ := openStream(t, g, b, 1, "/doomed")
+	g := startChild(t, 0, map[string]string{"CALLBACK_URL": b.url(), "DISCONNECT_RETRY_SECONDS": "2"})
+	before := scrapeAddr(t, g.control)
+	s := openRaw(g.public, "/doomed", 10*time.Second)
+	if !s.ready {
+		t.Fatalf("stream: %v", s.err)
+	}
 	b.setFault(fault503, onDisconnect)
-	c.conn.Close()
+	s.conn.Close()
 	waitFor(t, "the disconnect given up", 10*time.Second, func() bool {
-		m := scrapeControl(t, g)
+		m := scrapeAddr(t, g.control)
 		return m[`ssegw_disconnect_retries_total{outcome="given_up"}`]-before[`ssegw_disconnect_retries_total{outcome="given_up"}`] == 1
 	})
 	if failed := b.faults.failed.Load(); failed < 3 {

@@ -60,5 +60,7 @@
 //     headstore) makes of it, and gives a plain head back to the disconnect
 //     job.
 //   - drain.go, listener.go: shutdown — the public listener closed, streams
-//     ended within the window, the deadline's cut.
+//     ended within the window, the deadline's cut; and ReservePort, which
+//     holds the public port (bound, never listening) from before gnet binds
+//     it until the engine has stopped.
 package loop

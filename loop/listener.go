@@ -5,7 +5,9 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 
+	"github.com/panjf2000/gnet/v2/pkg/socket"
 	"golang.org/x/sys/unix"
 )
 
@@ -78,4 +80,83 @@ func isListenerOf(fd int, want netip.AddrPort) bool {
 	}
 	return got.Port() == want.Port() && (got.Addr() == want.Addr().Unmap() ||
 		(want.Addr().IsUnspecified() && got.Addr().IsUnspecified()))
+}
+
+// Reservation holds the public address's port for the server's whole life: a
+// socket bound to it with SO_REUSEPORT (and not SO_REUSEADDR, which would let
+// any SO_REUSEADDR socket bind beside a socket that is not listening) that
+// never listens, so it takes no connection (the kernel routes only to
+// listening sockets), the event loops' SO_REUSEPORT listeners bind beside it,
+// no other socket can bind the port, and the kernel hands it out neither for
+// port 0 nor as a connection's source port.
+//
+// Why: with SO_REUSEPORT every event loop binds its own listener, gnet binds
+// them one after the other (the later ones after OnBoot), and a port chosen
+// by the kernel for ":0" must be the same for all of them. Probing a free
+// port and closing it before gnet binds left a window in which another socket
+// could take it; and gnet reports a failed bind of its listener as
+// "setsockopt: bad file descriptor" (it sets TCP keepalive on the descriptor
+// its failed open already closed, hiding the bind error). ReservePort binds
+// first, so a taken port is a clear "bind: address already in use", and holds
+// the port until Close.
+type Reservation struct {
+	fd   int
+	once sync.Once
+	// Addr is host:port with the port the kernel chose for port 0.
+	Addr string
+}
+
+// ReservePort binds addr (host:port, port 0 for any) as gnet will bind it.
+func ReservePort(addr string) (*Reservation, error) {
+	sa, family, tcpAddr, ipv6only, err := socket.GetTCPSockAddr("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := reserve(fd, sa, ipv6only); err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	r := &Reservation{fd: fd, Addr: addr}
+	if tcpAddr.Port == 0 {
+		bound, err := unix.Getsockname(fd)
+		if err != nil {
+			r.Close()
+			return nil, os.NewSyscallError("getsockname", err)
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		r.Addr = net.JoinHostPort(host, strconv.Itoa(sockaddrPort(bound)))
+	}
+	return r, nil
+}
+
+func reserve(fd int, sa unix.Sockaddr, ipv6only bool) error {
+	if ipv6only {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return os.NewSyscallError("setsockopt", err)
+		}
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	return os.NewSyscallError("bind", unix.Bind(fd, sa))
+}
+
+func sockaddrPort(sa unix.Sockaddr) int {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return a.Port
+	case *unix.SockaddrInet6:
+		return a.Port
+	}
+	return 0
+}
+
+// Close gives the port up (after the engine has stopped). Safe to call more
+// than once.
+func (r *Reservation) Close() {
+	r.once.Do(func() { _ = unix.Close(r.fd) })
 }

@@ -22,7 +22,10 @@ import (
 // The replay runs on the stream's loop, in bounded steps like a fan-out (it is
 // a fan-out in reverse: kept frames written to one stream): each step reads at
 // most what is left of its write budget (half of it while a fan-out or inbox
-// work waits) from the loop's history.Reader and writes it. The stream is in
+// work waits), and at most replayBatch frames, from the loop's history.Reader
+// and writes them with one writev, charged as one write (as buffered sends
+// are): a storm of resuming streams costs a syscall per stream and step, not
+// one per missed event. The stream is in
 // its setup phase meanwhile (setup.go), so `ready` follows the replay.
 //
 // The race with live publishes: a publish is appended to the history before
@@ -39,6 +42,40 @@ import (
 // inbox work waits, so a storm of resuming streams slows live delivery to
 // half speed but never stops it (and heartbeats, advanced first, never wait).
 const replayShare = stepBudget / 2
+
+// replayBatch bounds the frames a replay writes to a stream in one writev
+// (one unit of the step's budget, as writeFrames charges buffered sends):
+// well under IOV_MAX. One write per frame made a storm of resuming streams
+// cost a syscall (about 20 µs on loopback, the receiver's TCP path included)
+// per missed event: BENCHMARKS.md "Resume (issue 14)".
+const replayBatch = 64
+
+// writeReplayed writes the replayed frames gathered in ls.iov to cs in one
+// writev, then ends the stream if the last of them closes it; ls.iov is
+// empty afterwards.
+func (ls *loopState) writeReplayed(cs *conn, closing bool, now int64) {
+	if len(ls.iov) == 0 || cs.state != stStream {
+		clear(ls.iov)
+		ls.iov = ls.iov[:0]
+		return
+	}
+	n := 0
+	for _, b := range ls.iov {
+		n += len(b)
+	}
+	ls.budget--
+	ls.counters.events.Add(uint64(len(ls.iov)))
+	ls.counters.bytes.Add(uint64(n))
+	ls.counters.writes.Add(1)
+	replayedMessages.Add(len(ls.iov))
+	_, _ = cs.c.Writev(ls.iov)
+	clear(ls.iov)
+	ls.iov = ls.iov[:0]
+	ls.afterWrite(cs)
+	if closing && cs.state == stStream {
+		ls.endStream(cs, ReasonServerClosed, now)
+	}
+}
 
 // replayAll is the skip value of a stream whose replay is still running on
 // the loop (the history in memory): live frames are skipped, the replay
@@ -121,18 +158,19 @@ func (ls *loopState) applyReplayChunk(o *op, now int64) {
 		releaseReplayFrames(rc.frames)
 		return
 	}
+	ls.iov = ls.iov[:0]
+	closing := false
 	for i := range rc.frames {
-		f := &rc.frames[i]
-		if cs.state == stStream {
-			ls.writeFrame(cs, f.Frame)
-			replayedMessages.Inc()
-			if f.Close {
-				ls.endStream(cs, ReasonServerClosed, now)
-			}
+		if !closing {
+			ls.iov = append(ls.iov, rc.frames[i].Frame.Bytes(cs.has(fChunked)))
+			closing = rc.frames[i].Close
 		}
-		f.Frame.Release()
-		f.Frame = nil
+		if len(ls.iov) == replayBatch {
+			ls.writeReplayed(cs, closing, now)
+		}
 	}
+	ls.writeReplayed(cs, closing, now)
+	releaseReplayFrames(rc.frames)
 	if cs.state != stStream {
 		return
 	}
@@ -284,19 +322,22 @@ func (ls *loopState) replayStep(rp *replay, now int64) bool {
 	if cs.state != stStream || cs.token != rp.tok || !cs.has(fSetup) {
 		return false
 	}
-	entries, next, st := ls.reader.Read(rp.after, rp.channels, max(ls.budget, 1))
+	entries, next, st := ls.reader.Read(rp.after, rp.channels, min(max(ls.budget, 1), replayBatch))
+	ls.iov = ls.iov[:0]
+	closing := false
 	for i := range entries {
-		e := &entries[i]
-		if cs.state == stStream {
-			ls.writeFrame(cs, e.Frame)
-			replayedMessages.Inc()
-			rp.wrote = true
-			if e.Close {
-				ls.endStream(cs, ReasonServerClosed, now)
-			}
+		if !closing {
+			ls.iov = append(ls.iov, entries[i].Frame.Bytes(cs.has(fChunked)))
+			closing = entries[i].Close
 		}
-		e.Frame.Release()
-		e.Frame = nil
+	}
+	if len(ls.iov) > 0 {
+		rp.wrote = true
+	}
+	ls.writeReplayed(cs, closing, now)
+	for i := range entries {
+		entries[i].Frame.Release()
+		entries[i].Frame = nil
 	}
 	if cs.state != stStream {
 		return false

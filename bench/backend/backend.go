@@ -6,6 +6,9 @@
 // of the streams accepted and not yet disconnected at GET /tokens (a JSON
 // array, for unicast sends); PUT /latency with a duration body ("50ms")
 // changes the connect delay while it runs. Any other path takes callbacks (POST).
+// With RequestIDs every accepted connect is answered with a request_id of its
+// own (the stream's token) beside the shared bindings, so a gateway in
+// RabbitMQ mode gives each stream its own queue bound to those routing keys.
 //
 // Ownership: net/http runs each callback on its own goroutine; all counters
 // and the token table sit behind one mutex in Server.
@@ -55,6 +58,9 @@ type Config struct {
 	RejectStatus int           // 0: DefaultRejectStatus
 	RejectReason string        // "": DefaultRejectReason
 	Bindings     []string      // channels returned as {"bindings":[...]}
+	// RequestIDs answers each accepted connect with "request_id": its token
+	// (unique per stream): in RabbitMQ mode, one queue per stream.
+	RequestIDs bool
 }
 
 // Stats is served at GET /stats.
@@ -230,7 +236,11 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, token string) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	b, _ := json.Marshal(map[string]any{"bindings": nonNil(s.cfg.Bindings)})
+	answer := map[string]any{"bindings": nonNil(s.cfg.Bindings)}
+	if s.cfg.RequestIDs {
+		answer["request_id"] = token
+	}
+	b, _ := json.Marshal(answer)
 	w.Write(b)
 }
 

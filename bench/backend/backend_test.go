@@ -136,3 +136,40 @@ func TestPutLatency(t *testing.T) {
 		t.Fatalf("latency %s", got)
 	}
 }
+
+func TestRequestIDs(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		s, err := New(Config{Bindings: []string{"bench"}, RequestIDs: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(s)
+		ids := map[string]bool{}
+		for i := 0; i < 3; i++ {
+			tok := fmt.Sprintf("tok-%d", i)
+			resp, body := post(t, srv.URL+"/cb", fmt.Sprintf(`{"action":"connect","token":%q,"request":{}}`, tok))
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			var got struct {
+				Bindings  []string
+				RequestID *string `json:"request_id"`
+			}
+			if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Bindings) != 1 || got.Bindings[0] != "bench" {
+				t.Fatalf("body %q", body)
+			}
+			switch {
+			case !on && got.RequestID != nil:
+				t.Fatalf("request_id without RequestIDs: %q", body)
+			case on && (got.RequestID == nil || *got.RequestID != tok):
+				t.Fatalf("want request_id %q: %q", tok, body)
+			case on:
+				ids[*got.RequestID] = true
+			}
+		}
+		srv.Close()
+		if on && len(ids) != 3 {
+			t.Fatalf("request ids not unique: %v", ids)
+		}
+	}
+}

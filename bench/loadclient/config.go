@@ -55,6 +55,9 @@ const (
 	DefaultConnectTimeout = 5 * time.Second
 	// DefaultHandshakeTimeout bounds the time from connected to response head.
 	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultReconnectDelay is the wait before a ReconnectAll stream that
+	// ended without a retry hint is re-opened.
+	DefaultReconnectDelay = time.Second
 	// DefaultMaxDuration bounds the life of a Client.
 	DefaultMaxDuration = 30 * time.Minute
 )
@@ -106,6 +109,19 @@ type Config struct {
 	// arrives: for servers that send no "ready" event (nginx+nchan answers
 	// once the subscription is set up), so storm times them the same way.
 	ReadyOnOpen bool
+	// Track makes every stream a resuming client, as a browser tab's
+	// EventSource is: a slot (track.go) that outlives its connections keeps
+	// the last event id received and the highest publish sequence ("s=<n>"
+	// in the data) seen; a new connection takes a free slot and sends its id
+	// as Last-Event-ID. Each event is checked against the slot's sequence
+	// (Counters.Lost, Duplicated, Resyncs, Replayed).
+	Track bool
+	// ReconnectAll re-opens every stream that ends or fails (not only shed
+	// ones), in group ReopenGroup, after the server's retry hint (capped at
+	// RetryCap), else the slot's last hint, else DefaultReconnectDelay: an
+	// EventSource that keeps coming back. Streams closed by CloseGroup are
+	// not re-opened.
+	ReconnectAll bool
 }
 
 // withDefaults fills zero values and validates.

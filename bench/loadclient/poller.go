@@ -68,6 +68,8 @@ type poller struct {
 	sockTotal int
 	retryQ    retryQueue // shed streams waiting to re-open (Config.ReopenShed)
 	rng       *rand.Rand // per-stream head bytes (Config.Head)
+	free      []*slot    // Config.Track: slots without a connection, oldest first from freeHead
+	freeHead  int
 }
 
 func newPoller(id int, cfg Config, req []byte, srcs [][4]byte, endAt time.Time) (*poller, error) {

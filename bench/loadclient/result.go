@@ -26,6 +26,14 @@ type Counters struct {
 	Ready        int64 `json:"ready"`         // "ready" events
 	Heartbeats   int64 `json:"heartbeats"`    // comment lines
 	Bytes        int64 `json:"bytes"`         // bytes read
+	// Config.Track only (track.go): per-slot sequence checks.
+	Slots      int64 `json:"slots,omitempty"`      // slots created (streams that resume as one)
+	SeqSum     int64 `json:"seq_sum,omitempty"`    // sum over slots of the highest sequence seen
+	Lost       int64 `json:"lost,omitempty"`       // sequences skipped within a slot (gaps)
+	Duplicated int64 `json:"duplicated,omitempty"` // sequences at or below one the slot already had
+	Resyncs    int64 `json:"resyncs,omitempty"`    // "resync" events
+	Replayed   int64 `json:"replayed,omitempty"`   // events before "ready" on streams that sent Last-Event-ID
+	Resumed    int64 `json:"resumed,omitempty"`    // connections that sent Last-Event-ID
 }
 
 // Add sums o into c.
@@ -47,6 +55,13 @@ func (c *Counters) Add(o Counters) {
 	c.Ready += o.Ready
 	c.Heartbeats += o.Heartbeats
 	c.Bytes += o.Bytes
+	c.Slots += o.Slots
+	c.SeqSum += o.SeqSum
+	c.Lost += o.Lost
+	c.Duplicated += o.Duplicated
+	c.Resyncs += o.Resyncs
+	c.Replayed += o.Replayed
+	c.Resumed += o.Resumed
 }
 
 // Outstanding is how many requested streams may still hold a socket: not
@@ -62,6 +77,7 @@ func (c Counters) Settled() int64 { return c.Opened + c.Failed }
 type liveCounters struct {
 	requested, opened, active, connectErr, timeouts, badStatus, protocolErr,
 	serverClosed, shed, clientClosed, reopened, events, timestamped, ready, heartbeats, bytes atomic.Int64
+	slots, seqSum, lost, duplicated, resyncs, replayed, resumed atomic.Int64
 }
 
 func (l *liveCounters) load() Counters {
@@ -71,7 +87,9 @@ func (l *liveCounters) load() Counters {
 		ProtocolErr: l.protocolErr.Load(), ServerClosed: l.serverClosed.Load(),
 		Shed: l.shed.Load(), ClientClosed: l.clientClosed.Load(), Reopened: l.reopened.Load(), Events: l.events.Load(),
 		Timestamped: l.timestamped.Load(), Ready: l.ready.Load(), Heartbeats: l.heartbeats.Load(),
-		Bytes: l.bytes.Load(),
+		Bytes: l.bytes.Load(), Slots: l.slots.Load(), SeqSum: l.seqSum.Load(), Lost: l.lost.Load(),
+		Duplicated: l.duplicated.Load(), Resyncs: l.resyncs.Load(), Replayed: l.replayed.Load(),
+		Resumed: l.resumed.Load(),
 	}
 	c.Failed = c.ConnectErr + c.Timeouts + c.BadStatus + c.ProtocolErr
 	return c

@@ -36,6 +36,8 @@ type stream struct {
 	ready    bool  // the "ready" event arrived
 	now      time.Time
 	resp     sseparse.Response
+	slot     *slot // Config.Track: the resuming client this connection serves
+	resumed  bool  // sent Last-Event-ID
 }
 
 // connect starts one non-blocking connect from the next source address.
@@ -44,6 +46,7 @@ func (p *poller) connect(g int, now time.Time) {
 	fd, err := p.dial()
 	if err != nil {
 		live.connectErr.Add(1)
+		p.reconnectLater(-1, nil)
 		return
 	}
 	s := &stream{p: p, fd: fd, group: uint8(g), started: now, req: p.requestFor()}
@@ -52,7 +55,11 @@ func (p *poller) connect(g int, now time.Time) {
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		unix.Close(fd)
 		live.connectErr.Add(1)
+		p.reconnectLater(-1, nil)
 		return
+	}
+	if p.cfg.Track {
+		p.trackStart(s, g)
 	}
 	for len(p.streams) <= fd {
 		p.streams = append(p.streams, nil)
@@ -209,12 +216,18 @@ func (p *poller) headArrived(s *stream) {
 func (p *poller) ended(s *stream) {
 	if s.state == stOpen {
 		p.live[s.group].serverClosed.Add(1)
-		if r := s.resp.Parser.Retry(); !s.ready && r >= 0 {
+		r := s.resp.Parser.Retry()
+		shed := !s.ready && r >= 0
+		if shed {
 			p.live[s.group].shed.Add(1)
-			if p.cfg.ReopenShed {
+			if p.cfg.ReopenShed && !p.cfg.ReconnectAll {
 				p.retryQ.push(time.Now().Add(min(time.Duration(r)*time.Millisecond, p.cfg.RetryCap)))
 			}
 		}
+		if s.slot != nil && r >= 0 {
+			s.slot.retry = r
+		}
+		p.reconnectLater(r, s.slot)
 		p.live[s.group].active.Add(-1)
 		s.state = stClosed
 		p.drop(s)
@@ -235,7 +248,16 @@ func (p *poller) fail(s *stream, cause *atomic.Int64) {
 	cause.Add(1)
 	p.inFlight--
 	s.state = stClosed
+	p.reconnectLater(-1, s.slot)
 	p.drop(s)
+}
+
+// reconnectLater schedules a re-open of a stream that ended or failed
+// (Config.ReconnectAll; hint is its retry hint in ms, -1: none).
+func (p *poller) reconnectLater(hint int64, sl *slot) {
+	if p.cfg.ReconnectAll && !p.stopping {
+		p.retryQ.push(time.Now().Add(p.reconnectDelay(hint, sl)))
+	}
 }
 
 // closeStream closes a stream at shutdown (not counted as a server close).
@@ -248,6 +270,7 @@ func (p *poller) closeStream(s *stream) {
 		p.inFlight--
 	}
 	s.state = stClosed
+	p.releaseSlot(s)
 	unix.Close(s.fd)
 }
 
@@ -274,12 +297,16 @@ func (p *poller) closeGroup(g int) {
 // drop unregisters and closes the socket.
 func (p *poller) drop(s *stream) {
 	p.streams[s.fd] = nil
+	p.releaseSlot(s)
 	unix.Close(s.fd) // closing removes it from the epoll set
 }
 
 // OnEvent is the sseparse.Handler callback (poller goroutine).
 func (s *stream) OnEvent(ev *sseparse.Event) {
 	live, h := &s.p.live[s.group], &s.p.hists[s.group]
+	if s.slot != nil && len(ev.ID) > 0 { // an EventSource keeps the id of any event
+		s.slot.lastID = append(s.slot.lastID[:0], ev.ID...)
+	}
 	if string(ev.Type) == string(readyEvent) {
 		live.ready.Add(1)
 		s.ready = true
@@ -287,6 +314,9 @@ func (s *stream) OnEvent(ev *sseparse.Event) {
 		return
 	}
 	live.events.Add(1)
+	if s.slot != nil {
+		s.track(ev, live)
+	}
 	if ts, ok := sseparse.Timestamp(ev.Data); ok {
 		live.timestamped.Add(1)
 		h.latency.Record(s.now.UnixNano() - ts)

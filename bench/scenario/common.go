@@ -9,9 +9,23 @@
 //     the fan-out runs. Those late streams are opened by a dedicated client
 //     process by default, so their timestamps never wait behind a process
 //     busy reading the fan-out.
+//   - Unicast, Storm and Churn: see their files.
+//   - Resume and RollingRestart (resume.go, rolling.go; issue 14) start the
+//     gateways they measure themselves (package gwproc): a storm of streams
+//     coming back with Last-Event-ID against a gateway without and one with
+//     history, and a cluster of gateways restarted in turn; every stream is
+//     checked for lost, duplicated and resync events by publish sequence.
+//   - RabbitFanout holds N streams on a gateway in RabbitMQ mode, each with
+//     its own queue, publishes to the topic exchange with amqp091-go (the
+//     broker fans out), and reports deliveries per publish and latency, the
+//     gateway's and the broker's memory with and without the queues, against
+//     the same streams (and the same publishes via /internal/publish) on a
+//     gateway without AMQP.
 //
 // Ownership: a scenario runs on the caller's goroutine and owns its fleet of
-// client processes; an optional progress goroutine only reads counters. Every
+// client processes (and, for Resume and RollingRestart, the gateway
+// processes it starts and its publisher goroutine, stopped before it
+// returns); an optional progress goroutine only reads counters. Every
 // wait has a deadline; every loop is bounded in count and time.
 package scenario
 

@@ -25,7 +25,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if gatewayDir != "" {
+		os.RemoveAll(gatewayDir)
+	}
+	os.Exit(code)
 }
 
 const (

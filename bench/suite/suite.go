@@ -8,7 +8,9 @@
 // gonum.org/v1/plot: one per scenario with a distribution or a curve, listed
 // in suiteCharts and peersCharts). Peers (nginx+nchan) runs hold and fanout
 // against nginx with the nchan module and fills the "<!-- peers:begin -->"
-// block and its charts.
+// block and its charts. Rabbit (`ssegw-bench rabbit-fanout`, rabbit.go) runs
+// a private RabbitMQ broker, the backend and two gateways (with and without
+// RABBITMQ_URL) for scenario.RabbitFanout.
 //
 // What runs where: the suite's own process drives the scenarios (one
 // scenario at a time, on the caller's goroutine); load clients run in child

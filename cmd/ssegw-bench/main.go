@@ -1,5 +1,6 @@
 // Command ssegw-bench is the SSE bench tool: load scenarios against any SSE
-// server (hold, fanout, unicast, storm, churn), the full suite (suite), the servers they compare against (baseline, ceiling),
+// server (hold, fanout, unicast, storm, churn, resume, rolling), the full suite (suite), RabbitMQ
+// mode against a private broker (rabbit-fanout), the servers they compare against (baseline, ceiling),
 // and a stub callback backend (backend). Run "ssegw-bench help" for usage.
 //
 // Ownership: main's goroutine parses flags and runs one subcommand; the bench
@@ -52,8 +53,11 @@ func commands() []command {
 		{"fanout", "publish timestamped events to N streams; latency, deliveries per CPU-second", runFanout},
 		{"unicast", "N streams, then sends to their tokens via /internal/batch; sends/s, latency, exactly once", runUnicast},
 		{"storm", "connect N at once (callback round trip) until all ready, then reconnect all; streams/s, sheds", runStorm},
+		{"resume", "N streams dropped at once come back with Last-Event-ID under publishing; lost, duplicated, storm vs no history", runResume},
+		{"rolling", "gateways on one port (JetStream history) restarted in turn under publishing; lost, duplicated, resync", runRolling},
 		{"churn", "streams opening and closing at a rate with random lifetimes; server RSS and gauge over time", runChurn},
 		{"suite", "start the servers, run every scenario, regenerate the BENCHMARKS.md block and charts", runSuite},
+		{"rabbit-fanout", "a private RabbitMQ broker, N streams with a queue each, publishes fanned out by the broker; vs the same streams without AMQP", runRabbitFanout},
 		{"peers", "run hold and fanout against nginx+nchan (and the ceiling); regenerate the peers block", runPeers},
 		{"baseline", "run the net/http goroutine-per-stream SSE server", runBaseline},
 		{"ceiling", "run the bare write loop SSE server (the physical limit)", runCeiling},

@@ -78,6 +78,11 @@ func TestUsageErrors(t *testing.T) {
 		{"churn", "--min-life", "2s", "--max-life", "1s"},
 		{"suite", "--streams", "x"},
 		{"peers", "--nginx", "/nonexistent/nginx", "--streams", "1"},
+		{"resume", "--streams", "x"},
+		{"resume", "--gateway", "/nonexistent/ssegw", "--streams", "1", "--quiet"},
+		{"resume", "--publish-rate", "0", "--streams", "1", "--quiet"},
+		{"rolling", "--gateway", "/nonexistent/ssegw", "--streams", "1", "--quiet"},
+		{"rolling", "--head", "firefox"},
 	}
 	for _, args := range cases {
 		code := run(context.Background(), args, nil, io.Discard, &errb)
@@ -192,5 +197,35 @@ func TestHeadFlag(t *testing.T) {
 	}
 	if _, err = f([]string{"--head", "firefox"}); !errors.Is(err, errUsage) {
 		t.Fatalf("--head firefox: %v, want a usage error", err)
+	}
+}
+
+func TestRabbitFanoutRender(t *testing.T) {
+	rep := &scenario.RabbitReport{Scenario: "rabbit-fanout", Streams: 3, Exchange: "sse.events", Key: "bench",
+		AMQP:   scenario.GatewayMemory{Streams: 3, Ready: 3, RSSEmpty: 1 << 20, RSSReady: 2 << 20},
+		Broker: &scenario.BrokerMemory{PID: 1, Queues: 3}}
+	rep.Delivered, rep.Expected = 6, 6
+	raw, err := json.Marshal(map[string]any{"broker": "RabbitMQ 3.10.8", "report": rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/r.json"
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw bytes.Buffer
+	if code := run(context.Background(), []string{"rabbit-fanout", "--render", path}, nil, &out, &errw); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errw.String())
+	}
+	for _, want := range []string{"RabbitMQ 3.10.8", "rabbit-fanout: 3 streams", "deliveries 6 of 6 expected", "3 queues"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	if code := run(context.Background(), []string{"rabbit-fanout", "--render", path + ".missing"}, nil, &out, &errw); code != exitError {
+		t.Fatalf("missing file: exit %d", code)
+	}
+	if code := run(context.Background(), []string{"rabbit-fanout", "--bogus"}, nil, &out, &errw); code != exitUsage {
+		t.Fatalf("bad flag: exit %d", code)
 	}
 }

@@ -154,13 +154,15 @@ func runBackend(ctx context.Context, args []string, sio stdio) error {
 	status := fs.Int("reject-status", backend.DefaultRejectStatus, "status of a rejection (400, 401 or 403)")
 	reason := fs.String("reject-reason", backend.DefaultRejectReason, "reason phrase of a rejection")
 	bindings := fs.String("bindings", "", "comma-separated channels returned as {\"bindings\":[...]}")
+	requestIDs := fs.Bool("request-ids", false, "answer each accepted connect with its own request_id (its token): in RabbitMQ mode each stream gets its own queue, bound to --bindings as routing keys")
 	maxDur := fs.Duration("max-duration", defaultMaxDuration, "stop by itself after this long")
 	allowRemote := fs.Bool("allow-remote", false, "permit a non-loopback listen address")
 	backlog := fs.Int("backlog", 0, "listen backlog (0: the kernel's somaxconn); a small one makes connects fail under a storm, as a backend that is restarting or overloaded")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg := backend.Config{Latency: *latency, RejectRatio: *ratio, RejectStatus: *status, RejectReason: *reason}
+	cfg := backend.Config{Latency: *latency, RejectRatio: *ratio, RejectStatus: *status, RejectReason: *reason,
+		RequestIDs: *requestIDs}
 	if *bindings != "" {
 		cfg.Bindings = strings.Split(*bindings, ",")
 	}

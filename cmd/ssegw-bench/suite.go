@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"ssegw/bench/scenario"
 	"ssegw/bench/suite"
 )
 
@@ -108,6 +110,57 @@ func runPeers(ctx context.Context, args []string, sio stdio) error {
 	}
 	if err == nil && !f.json {
 		fmt.Fprintf(sio.out, "peers: %.0f s; %s peers block regenerated\n", res.Seconds, f.cfg.Out)
+	}
+	return err
+}
+
+func runRabbitFanout(ctx context.Context, args []string, sio stdio) error {
+	fs := newFlagSet("rabbit-fanout", sio.err)
+	var c suite.RabbitConfig
+	exe, _ := os.Executable()
+	fs.StringVar(&c.BenchExe, "bench", exe, "the ssegw-bench binary (backend and client worker processes)")
+	fs.StringVar(&c.GatewayExe, "gateway", "bin/ssegw", "the gateway binary")
+	fs.IntVar(&c.Streams, "streams", suite.DefaultStreams, "streams, each with its own queue")
+	fs.IntVar(&c.Procs, "procs", 0, fmt.Sprintf("client processes (0: %d, fewer for tiny runs)", suite.DefaultProcs))
+	fs.Float64Var(&c.Rate, "rate", suite.DefaultRate, "connect rate (per second)")
+	fs.IntVar(&c.Publishes, "publishes", scenario.DefaultRabbitPublishes, "messages published to the exchange")
+	fs.Float64Var(&c.PublishRate, "publish-rate", 1, "publishes per second (a publish whose deliveries are not all in by then delays the next)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", suite.DefaultRabbitHeartbeat, "both gateways' heartbeat interval (whole seconds)")
+	fs.DurationVar(&c.Settle, "settle", scenario.DefaultSettle, "pause before each memory snapshot")
+	fs.DurationVar(&c.ReadyTimeout, "ready-timeout", 0, "bound on waiting for all streams' ready (0: streams/150 s + 30 s)")
+	fs.DurationVar(&c.Drain, "drain", scenario.DefaultDrain, "bound on waiting for one publish's deliveries")
+	fs.DurationVar(&c.BrokerIdle, "broker-idle", 15*time.Second, "sample the broker's memory again this long after the last publish (0: not)")
+	fs.DurationVar(&c.MaxDuration, "max-duration", suite.DefaultRabbitMaxDuration, "hard bound on the whole run")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	render := fs.String("render", "", "print the table of an earlier run's --json output instead of measuring")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *render != "" {
+		raw, err := os.ReadFile(*render)
+		if err != nil {
+			return err
+		}
+		var res suite.RabbitResults
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return fmt.Errorf("%s: %w", *render, err)
+		}
+		return printReport(sio.out, *asJSON, &res)
+	}
+	c.Command = "ssegw-bench rabbit-fanout " + strings.Join(args, " ")
+	if !*quiet {
+		c.Progress = sio.err
+	}
+	res, err := suite.Rabbit(ctx, c)
+	if res != nil {
+		if perr := printReport(sio.out, *asJSON, res); err == nil {
+			err = perr
+		}
+	}
+	if err == nil && res.Report != nil && res.Report.Delivered < res.Report.Expected {
+		fmt.Fprintf(sio.err, "warning: %d of %d deliveries missing\n",
+			res.Report.Expected-res.Report.Delivered, res.Report.Expected)
 	}
 	return err
 }

@@ -2,7 +2,8 @@
 // for tests: one private broker per test process, on free loopback ports, with
 // its own data directory, started from TestMain and shared by the package's
 // tests, stoppable and restartable (broker-outage tests), and stopped by PID
-// when the tests end. It is imported only by _test.go files.
+// when the tests end. It is imported by _test.go files and by the bench
+// tool's rabbit-fanout (bench/suite), which runs one broker for its run.
 //
 // # How the broker is started (found the hard way)
 //

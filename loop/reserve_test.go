@@ -1,0 +1,70 @@
+package loop
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestReservePortHoldsThePort: a reserved port 0 gets a concrete port that
+// no plain listener can take while the reservation lasts (the kernel does
+// not hand it out either), that SO_REUSEPORT listeners (the event loops') can
+// still bind and accept on, and that is free again after Close.
+func TestReservePortHoldsThePort(t *testing.T) {
+	r, err := ReservePort("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if strings.HasSuffix(r.Addr, ":0") || !strings.HasPrefix(r.Addr, "127.0.0.1:") {
+		t.Fatalf("reserved %q", r.Addr)
+	}
+	if ln, err := net.Listen("tcp", r.Addr); err == nil {
+		ln.Close()
+		t.Fatalf("a plain listener took the reserved port %s", r.Addr)
+	} else if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("plain listener: %v, want address in use", err)
+	}
+	// The server binds beside the reservation, as gnet does (SO_REUSEPORT).
+	s := New(Options{Addr: r.Addr, EventLoops: 2})
+	done := make(chan error, 1)
+	go func() { done <- s.Run() }()
+	select {
+	case <-s.Booted():
+	case err := <-done:
+		t.Fatalf("engine beside the reservation: %v", err)
+	}
+	c, err := net.Dial("tcp", r.Addr)
+	if err != nil {
+		t.Fatalf("dial the engine: %v", err)
+	}
+	c.Close()
+	if err := s.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	r.Close()
+	r.Close() // twice is fine
+	ln, err := net.Listen("tcp", r.Addr)
+	if err != nil {
+		t.Fatalf("port still held after Close: %v", err)
+	}
+	ln.Close()
+}
+
+// TestReservePortTaken: a port another socket holds is a clear bind error.
+func TestReservePortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if _, err := ReservePort(ln.Addr().String()); !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "bind") {
+		t.Fatalf("reserve a taken port: %v", err)
+	}
+	if _, err := ReservePort("127.0.0.1:notaport"); err == nil {
+		t.Fatal("bad port accepted")
+	}
+}
