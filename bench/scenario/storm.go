@@ -12,6 +12,7 @@ import (
 	"ssegw/bench/backend"
 	"ssegw/bench/loadclient"
 	"ssegw/bench/procstat"
+	"ssegw/bench/stats"
 )
 
 const (
@@ -60,6 +61,10 @@ type StormPhase struct {
 	ServerCPUPerStreamUS  float64 `json:"server_cpu_us_per_stream"`
 	BackendCPU            float64 `json:"backend_cpu_seconds"`
 	BackendCPUPerStreamUS float64 `json:"backend_cpu_us_per_stream"`
+	// ReadyHist is the phase's ready latency (connect start to ready, the
+	// re-opens of shed streams included), for distribution charts: the
+	// clients' histograms after the phase minus before it.
+	ReadyHist stats.Snapshot `json:"ready_latency_histogram_ns"`
 }
 
 // StormReport is the outcome of a storm run.
@@ -192,6 +197,10 @@ func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (St
 		return ph, err
 	}
 	r.setStatus(name)
+	hist0, err := r.readyHist()
+	if err != nil {
+		return ph, err
+	}
 	cpu0 := readCPU(r.c.ServerPID, cfg.BackendPID)
 	t0 := time.Now()
 	if err := r.fleet.Open(groupFirst, cfg.Streams); err != nil {
@@ -209,6 +218,14 @@ func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (St
 	})
 	ph.Seconds = time.Since(t0).Seconds()
 	cpu1 := readCPU(r.c.ServerPID, cfg.BackendPID)
+	if hist1, herr := r.readyHist(); herr == nil {
+		ph.ReadyHist, herr = stats.Sub(hist1, hist0)
+		if err == nil {
+			err = herr
+		}
+	} else if err == nil {
+		err = herr
+	}
 	d := func(g int, f func(loadclient.Counters) int64) int64 { return f(last[g]) - f(base[g]) }
 	ready := func(c loadclient.Counters) int64 { return c.Ready }
 	shed := func(c loadclient.Counters) int64 { return c.Shed }
@@ -230,6 +247,16 @@ func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (St
 		err = nil // reported: AllReady false
 	}
 	return ph, err
+}
+
+// readyHist is the clients' ready latency so far, both groups (first
+// opens and re-opens of shed streams) merged.
+func (r *run) readyHist() (stats.Snapshot, error) {
+	res, err := r.fleet.Result()
+	if err != nil {
+		return stats.Snapshot{}, err
+	}
+	return stats.MergeSnapshots(res.Groups[groupFirst].Ready, res.Groups[groupAgain].Ready)
 }
 
 // readCPU reads the CPU seconds of the server (with its descendants) and of
