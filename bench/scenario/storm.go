@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +66,18 @@ type StormPhase struct {
 	// re-opens of shed streams included), for distribution charts: the
 	// clients' histograms after the phase minus before it.
 	ReadyHist stats.Snapshot `json:"ready_latency_histogram_ns"`
+}
+
+// UnmarshalJSON reads a phase saved before its CPU was sampled (the
+// fields absent) as not sampled (-1), not as 0 s.
+func (p *StormPhase) UnmarshalJSON(b []byte) error {
+	type plain StormPhase // without this method
+	v := plain{ServerCPU: -1, ServerCPUPerStreamUS: -1, BackendCPU: -1, BackendCPUPerStreamUS: -1}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*p = StormPhase(v)
+	return nil
 }
 
 // StormReport is the outcome of a storm run.

@@ -1,9 +1,27 @@
 package scenario
 
 import (
+	"encoding/json"
 	"os"
 	"testing"
 )
+
+func TestStormPhaseFromOlderJSON(t *testing.T) {
+	var old StormPhase
+	if err := json.Unmarshal([]byte(`{"name":"connect","streams":3,"ready":3}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if old.Ready != 3 || old.ServerCPU != -1 || old.ServerCPUPerStreamUS != -1 || old.BackendCPU != -1 ||
+		old.BackendCPUPerStreamUS != -1 || old.ReadyHist.Count != 0 {
+		t.Fatalf("a phase without CPU fields: %+v", old)
+	}
+	in := StormPhase{Name: "reconnect", Ready: 5, ServerCPU: 0, ServerCPUPerStreamUS: 0, BackendCPU: 1.5, BackendCPUPerStreamUS: 300}
+	b, _ := json.Marshal(in)
+	var back StormPhase
+	if err := json.Unmarshal(b, &back); err != nil || back.ServerCPU != 0 || back.BackendCPUPerStreamUS != 300 || back.Name != "reconnect" {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+}
 
 func TestCPUPerStream(t *testing.T) {
 	for _, c := range []struct {
