@@ -161,7 +161,7 @@ func TestUnicastAgainstGateway(t *testing.T) {
 	// Every accepted send reached a stream once: the clients' count, the
 	// gateway's own counter of events written (not counting "ready") agree.
 	if !rep.ExactlyOnce || rep.Delivered != rep.Accepted || int64(rep.ServerWritten) != rep.Accepted ||
-		int64(written) != rep.Accepted || rep.Latency.Count != uint64(rep.Accepted) {
+		int64(written) != rep.Accepted || rep.Latency.Count != uint64(rep.Accepted) || rep.LatencyHist.Count != uint64(rep.Accepted) {
 		t.Fatalf("accepted %d delivered %d server wrote %v (whole run %v) timed %d exactly once %v",
 			rep.Accepted, rep.Delivered, rep.ServerWritten, written, rep.Latency.Count, rep.ExactlyOnce)
 	}
@@ -201,6 +201,10 @@ func TestStormAgainstGateway(t *testing.T) {
 	for _, p := range rep.Phases {
 		if !p.AllReady || p.Ready != 60 || p.Failed != 0 || p.OtherClosed != 0 || p.Reopened != p.Shed || p.Shed < p.CameBack {
 			t.Fatalf("phase %+v", p)
+		}
+		// The phase's own ready latencies: its N streams, not the other phase's.
+		if p.ReadyHist.Count != uint64(p.Ready) || p.ReadyHist.Max <= 0 {
+			t.Fatalf("%s: ready histogram of %d for %d ready", p.Name, p.ReadyHist.Count, p.Ready)
 		}
 		ready, shed, cameBack = ready+p.Ready, shed+p.Shed, cameBack+p.CameBack
 	}
@@ -292,6 +296,16 @@ func TestSuiteTiny(t *testing.T) {
 		if !strings.Contains(s, want) && want != "AMD" {
 			t.Errorf("block lacks %q", want)
 		}
+	}
+	for _, f := range []string{unicastChart, stormChart, churnChart} {
+		if !strings.Contains(s, "bench/results/"+f) {
+			t.Errorf("block does not link %s", f)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "bench", "results", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkXML(t, b)
 	}
 	for _, f := range []string{memoryChart, latencyChart} {
 		b, err := os.ReadFile(filepath.Join(dir, "bench", "results", f))

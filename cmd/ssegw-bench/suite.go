@@ -133,7 +133,8 @@ func runRabbitFanout(ctx context.Context, args []string, sio stdio) error {
 	fs.DurationVar(&c.MaxDuration, "max-duration", suite.DefaultRabbitMaxDuration, "hard bound on the whole run")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
-	render := fs.String("render", "", "print the table of an earlier run's --json output instead of measuring")
+	render := fs.String("render", "", "print the table of an earlier run's --json output and draw its chart instead of measuring")
+	resultsDir := fs.String("results-dir", "bench/results", "directory --render draws the latency chart into")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -146,7 +147,10 @@ func runRabbitFanout(ctx context.Context, args []string, sio stdio) error {
 		if err := json.Unmarshal(raw, &res); err != nil {
 			return fmt.Errorf("%s: %w", *render, err)
 		}
-		return printReport(sio.out, *asJSON, &res)
+		if err := printReport(sio.out, *asJSON, &res); err != nil {
+			return err
+		}
+		return drawChart(sio, *resultsDir, suite.RabbitChart, suite.RabbitLatencyCDF(&res), *render)
 	}
 	c.Command = "ssegw-bench rabbit-fanout " + strings.Join(args, " ")
 	if !*quiet {
@@ -163,4 +167,20 @@ func runRabbitFanout(ctx context.Context, args []string, sio stdio) error {
 			res.Report.Expected-res.Report.Delivered, res.Report.Expected)
 	}
 	return err
+}
+
+// drawChart writes a --render chart into dir and says where on stderr; a
+// result without the chart's data (a run from before it was recorded) gets
+// no chart, and a note.
+func drawChart(sio stdio, dir, file string, c suite.Chart, from string) error {
+	path, err := suite.WriteChartFile(dir, file, c)
+	switch {
+	case err != nil:
+		return err
+	case path == "":
+		fmt.Fprintf(sio.err, "%s holds no data for %s: not drawn\n", from, file)
+	default:
+		fmt.Fprintf(sio.err, "chart: %s\n", path)
+	}
+	return nil
 }
