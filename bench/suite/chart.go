@@ -80,7 +80,7 @@ func (c Chart) WriteSVG(w io.Writer) error {
 	p.Add(plotter.NewGrid())
 	p.X.Tick.Marker = niceTicks{}
 	if c.LogX {
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{sparse: true}
 	}
 	var yTicks plot.Ticker = niceTicks{}
 	if c.LogY {
@@ -133,8 +133,7 @@ func (c Chart) WriteSVG(w io.Writer) error {
 		p.X.Min, p.X.Max = logYMin, logYMax
 	case c.LogX && p.X.Min >= p.X.Max:
 		p.X.Min, p.X.Max = p.X.Max/3, p.X.Max*3
-	case c.LogX: // whole decades: the ticks' labels at 1, 2 and 5 show
-		p.X.Min, p.X.Max = math.Pow(10, math.Floor(math.Log10(p.X.Min))), math.Pow(10, math.Ceil(math.Log10(p.X.Max)))
+	case c.LogX: // the data's range (a log axis cannot start at 0)
 	case !negX:
 		p.X.Min = 0
 	}
@@ -188,10 +187,19 @@ func niceStep(v float64) float64 {
 }
 
 // logTicks labels a log axis at 1, 2 and 5 times each power of ten, with
-// unlabelled ticks at the other multiples.
-type logTicks struct{}
+// unlabelled ticks at the other multiples. A sparse one (an x axis, where
+// labels stand side by side) labels only the powers of ten when the axis
+// spans more than maxDenseDecades.
+type logTicks struct{ sparse bool }
 
-func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+// maxDenseDecades is the widest sparse log axis still labelled at 1, 2 and 5.
+const maxDenseDecades = 2
+
+func (t logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi >= lo) {
+		return nil // no log axis (LogScale panics first); never loop on 0
+	}
+	dense := !t.sparse || math.Log10(hi/lo) <= maxDenseDecades
 	var ticks []plot.Tick
 	for p := math.Pow(10, math.Floor(math.Log10(lo))); p <= hi; p *= 10 {
 		for m := 1.0; m < 10; m++ {
@@ -200,7 +208,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 				continue
 			}
 			t := plot.Tick{Value: v}
-			if m == 1 || m == 2 || m == 5 {
+			if m == 1 || (dense && (m == 2 || m == 5)) {
 				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
 			}
 			ticks = append(ticks, t)

@@ -45,19 +45,21 @@ func stormReadyCDF(res *Results) Chart {
 		return c
 	}
 	for i, p := range res.Gateway.Storm.Phases {
-		c.Series = append(c.Series, cdfSeries(phaseLabel(p), p.ReadyHist, i)...)
+		c.Title = fmt.Sprintf("Connect storm, %s streams (gateway): connect to ready", commas(int64(p.Streams)))
+		c.Series = append(c.Series, cdfSeries(phaseLabel(p.Name), p.ReadyHist, i)...)
 	}
 	return c
 }
 
-func phaseLabel(p scenario.StormPhase) string {
-	switch p.Name {
+// phaseLabel names a storm phase in a legend (its column is narrow).
+func phaseLabel(name string) string {
+	switch name {
 	case "connect":
-		return fmt.Sprintf("first connect, %s streams", commas(int64(p.Streams)))
+		return "first connect"
 	case "reconnect":
-		return fmt.Sprintf("reconnect, all %s at once", commas(int64(p.Streams)))
+		return "reconnect, all at once"
 	}
-	return p.Name
+	return name
 }
 
 // unicastLatencyCDF charts the gateway's unicast delivery latency.
@@ -92,17 +94,17 @@ func churnRSS(res *Results) Chart {
 // Last-Event-ID to "ready", the replay included) of each gateway of a
 // resume run: without history and with it.
 func ResumeReadyCDF(rep *scenario.ResumeReport) Chart {
-	c := cdfChart("Resume storm: reconnect to ready, without vs with history", "streams ready")
+	c := cdfChart("Resume storm: reconnect to ready, cumulative", "streams ready")
 	if rep == nil {
 		return c
 	}
+	c.Title = fmt.Sprintf("Resume storm, %s streams: reconnect to ready", commas(int64(rep.Streams)))
 	for _, r := range rep.Runs {
-		col := 0
+		name, col := "gateway, "+r.Server, 0
 		if r.Server == "history" {
-			col = 2
+			name, col = "gateway with history", 2
 		}
-		c.Series = append(c.Series, cdfSeries(fmt.Sprintf("%s, %s streams", r.Server, commas(int64(r.Reconnect.Streams))),
-			r.Reconnect.ReadyHist, col)...)
+		c.Series = append(c.Series, cdfSeries(name, r.Reconnect.ReadyHist, col)...)
 	}
 	return c
 }
@@ -117,7 +119,8 @@ func RabbitLatencyCDF(res *RabbitResults) Chart {
 		return c
 	}
 	r := res.Report
-	c.Series = cdfSeries(fmt.Sprintf("via the broker, %s queues", commas(int64(r.Streams))), r.LatencyHist, 0)
+	c.Title = fmt.Sprintf("RabbitMQ fan-out to %s queues: delivery latency", commas(int64(r.Streams)))
+	c.Series = cdfSeries("via the broker", r.LatencyHist, 0)
 	if p := r.PlainPublishes; p != nil {
 		c.Series = append(c.Series, cdfSeries("via /internal/publish", p.LatencyHist, 2)...)
 	}

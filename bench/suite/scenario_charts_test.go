@@ -60,11 +60,11 @@ func TestScenarioChartsRender(t *testing.T) {
 		chart   Chart
 		legends []string
 	}{
-		{stormReadyCDF(res), []string{"first connect, 100 streams", "reconnect, all 100 at once"}},
+		{stormReadyCDF(res), []string{"first connect", "reconnect, all at once"}},
 		{unicastLatencyCDF(res), []string{"gateway"}},
 		{churnRSS(res), []string{"gateway, 200 opens/s"}},
-		{ResumeReadyCDF(resume), []string{"no history, 100 streams", "history, 100 streams"}},
-		{RabbitLatencyCDF(rabbit), []string{"via the broker, 100 queues", "via /internal/publish"}},
+		{ResumeReadyCDF(resume), []string{"gateway, no history", "gateway with history"}},
+		{RabbitLatencyCDF(rabbit), []string{"via the broker", "via /internal/publish"}},
 	} {
 		if tc.chart.Empty() {
 			t.Fatalf("%s: empty", tc.chart.Title)
@@ -76,10 +76,11 @@ func TestScenarioChartsRender(t *testing.T) {
 			}
 		}
 	}
-	// The broker's p99 is 20 times the plain gateway's: the log axis labels
-	// whole decades.
-	if svg := svgOf(t, RabbitLatencyCDF(rabbit)); !strings.Contains(svg, ">1000</text>") || !strings.Contains(svg, ">10</text>") {
-		t.Error("rabbit chart: no decade labels on its log x axis")
+	// 0.2 ms to 4 s: over three decades, the log x axis labels only the
+	// powers of ten (1, 2 and 5 of each would run into each other).
+	if svg := svgOf(t, RabbitLatencyCDF(rabbit)); !strings.Contains(svg, ">1000</text>") || !strings.Contains(svg, ">10</text>") ||
+		strings.Contains(svg, ">500</text>") {
+		t.Error("rabbit chart: log x axis not labelled at the powers of ten alone")
 	}
 }
 

@@ -79,7 +79,7 @@ func TestRenderCharts(t *testing.T) {
 		{Server: "no history", Reconnect: scenario.StormPhase{Name: "reconnect", Streams: 10, ReadyHist: latencies(10, 300)}},
 		{Server: "history", Reconnect: scenario.StormPhase{Name: "reconnect", Streams: 10, ReadyHist: latencies(10, 400)}}}}
 	out, svg = renderCase(t, "resume", suite.ResumeChart, resume)
-	if !strings.Contains(out, "resume: 10 streams") || !strings.Contains(svg, "no history, 10 streams") {
+	if !strings.Contains(out, "resume: 10 streams") || !strings.Contains(svg, "gateway, no history") {
 		t.Fatalf("resume --render: table %q, chart legend missing", out)
 	}
 	// Saved before the histograms: the table, no chart.
