@@ -63,7 +63,8 @@ bench: ## the benchmark suite: gateway vs baseline vs ceiling, regenerates BENCH
 bench-resume: ## resume storm with vs without history, and the cluster rolling restart (BENCH_STREAMS=15000)
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
-	flock /tmp/bench.lock ./$(BIN)/ssegw-bench resume --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --procs 3
+	flock /tmp/bench.lock ./$(BIN)/ssegw-bench resume --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --procs 3 --json > $(BENCH_RESULTS)/resume.json
+	./$(BIN)/ssegw-bench resume --render $(BENCH_RESULTS)/resume.json --results-dir $(BENCH_RESULTS)
 	flock /tmp/bench.lock ./$(BIN)/ssegw-bench rolling --gateway $(BIN)/ssegw --streams 3000 --procs 2
 
 bench-micro: ## Go micro-benchmarks for the hot paths
@@ -84,7 +85,7 @@ bench-rabbit: ## RabbitMQ mode: N queues, publishes fanned out by the broker vs 
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
 	./$(BIN)/ssegw-bench rabbit-fanout --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --json > $(BENCH_RESULTS)/rabbit-fanout.json
-	./$(BIN)/ssegw-bench rabbit-fanout --render $(BENCH_RESULTS)/rabbit-fanout.json
+	./$(BIN)/ssegw-bench rabbit-fanout --render $(BENCH_RESULTS)/rabbit-fanout.json --results-dir $(BENCH_RESULTS)
 
 lint: fmt vet ## gofmt and go vet
 
