@@ -65,17 +65,19 @@ bench: ## the benchmark suite: gateway vs baseline vs ceiling, regenerates BENCH
 bench-resume: ## resume storm with vs without history, and the cluster rolling restart (BENCH_STREAMS=15000)
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
-	flock /tmp/bench.lock ./$(BIN)/ssegw-bench resume --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --procs 3
+	flock /tmp/bench.lock ./$(BIN)/ssegw-bench resume --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --procs 3 --json > $(BENCH_RESULTS)/resume.json
+	./$(BIN)/ssegw-bench resume --render $(BENCH_RESULTS)/resume.json --results-dir $(BENCH_RESULTS)
 	flock /tmp/bench.lock ./$(BIN)/ssegw-bench rolling --gateway $(BIN)/ssegw --streams 3000 --procs 2
 
 bench-micro: ## Go micro-benchmarks for the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-bench-peers: ## (not CI) nginx+nchan from Debian under the same load; regenerates the peers block of BENCHMARKS.md
+bench-peers: ## (not CI) the gateway and nginx+nchan from Debian as deployed (master + 1 worker, + one per core), same load; regenerates the peers block of BENCHMARKS.md
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS) || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS); }
+	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
-	./$(BIN)/ssegw-bench peers --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
+	./$(BIN)/ssegw-bench peers --gateway $(BIN)/ssegw --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
 
 # RabbitMQ fan-out through the broker (issue 16, phase 2): a private broker
 # (Debian's rabbitmq-server: `make test-deps`), a gateway with RABBITMQ_URL
@@ -85,7 +87,7 @@ bench-rabbit: ## RabbitMQ mode: N queues, publishes fanned out by the broker vs 
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
 	./$(BIN)/ssegw-bench rabbit-fanout --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --json > $(BENCH_RESULTS)/rabbit-fanout.json
-	./$(BIN)/ssegw-bench rabbit-fanout --render $(BENCH_RESULTS)/rabbit-fanout.json
+	./$(BIN)/ssegw-bench rabbit-fanout --render $(BENCH_RESULTS)/rabbit-fanout.json --results-dir $(BENCH_RESULTS)
 
 lint: fmt vet ## gofmt and go vet
 

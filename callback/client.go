@@ -377,7 +377,15 @@ func reasonPhrase(resp *http.Response) string {
 // lookup), not case-insensitively as encoding/json's struct decoding would.
 func parseAccept(r io.Reader, res *Result) {
 	data, err := io.ReadAll(io.LimitReader(r, maxResponseBody+1))
-	if err != nil || len(data) == 0 || len(data) > maxResponseBody {
+	if err != nil {
+		return
+	}
+	parseAcceptBody(data, res)
+}
+
+// parseAcceptBody is parseAccept on a body already read.
+func parseAcceptBody(data []byte, res *Result) {
+	if len(data) == 0 || len(data) > maxResponseBody {
 		return
 	}
 	var body map[string]json.RawMessage

@@ -102,17 +102,16 @@ func (s *conns) abortAll() {
 	}
 }
 
-// roundTrip posts body and returns the response with its body still to be
-// read from the connection (the caller must call finish). A kept-alive
-// connection the backend has closed meanwhile is noticed before the request
-// is sent (it reads as EOF) and replaced, so a request is never sent twice.
-func (w *worker) roundTrip(body []byte, deadline time.Time) (*http.Response, error) {
+// send posts body. A kept-alive connection the backend has closed meanwhile
+// is noticed before the request is sent (it reads as EOF) and replaced, so a
+// request is never sent twice.
+func (w *worker) send(body []byte, deadline time.Time) error {
 	if w.conn.nc != nil && !w.idleAlive() {
 		w.closeConn()
 	}
 	if w.conn.nc == nil {
 		if err := w.dial(deadline); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	_ = w.conn.nc.SetDeadline(deadline)
@@ -123,8 +122,14 @@ func (w *worker) roundTrip(body []byte, deadline time.Time) (*http.Response, err
 	w.conn.buf = b
 	if _, err := w.conn.nc.Write(b); err != nil {
 		w.closeConn()
-		return nil, err
+		return err
 	}
+	return nil
+}
+
+// readResponse reads the answer to the request just sent with the general
+// parser (answer.go has the fast path).
+func (w *worker) readResponse() (*http.Response, error) {
 	resp, err := http.ReadResponse(w.conn.br, nil)
 	if err != nil {
 		w.closeConn()
@@ -200,7 +205,26 @@ func (w *worker) finish(resp *http.Response) {
 // post sends one callback (never retried) and classifies the answer.
 func (w *worker) post(body []byte, wantBody bool) Result {
 	deadline := time.Now().Add(w.c.opts.Timeout)
-	resp, err := w.roundTrip(body, deadline)
+	err := w.send(body, deadline)
+	if err == nil {
+		var a answer
+		var ok bool
+		if a, ok, err = peekAnswer(w.conn.br); ok {
+			res := a.result()
+			if res.Outcome == Accepted && wantBody && !parseAcceptFast(a.body, &res) {
+				parseAcceptBody(a.body, &res)
+			}
+			_, _ = w.conn.br.Discard(a.size)
+			return res
+		}
+		if err != nil {
+			w.closeConn()
+		}
+	}
+	var resp *http.Response
+	if err == nil {
+		resp, err = w.readResponse()
+	}
 	if err != nil {
 		w.c.logFailure(fmt.Errorf("POST %s: %w", w.c.target.uri, err))
 		if isTimeout(err) {

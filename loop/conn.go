@@ -3,6 +3,7 @@ package loop
 import (
 	"github.com/panjf2000/gnet/v2"
 
+	"ssegw/callback"
 	"ssegw/httpparse"
 	"ssegw/wheel"
 )
@@ -82,6 +83,9 @@ func (cs *conn) clear(f connFlags)    { cs.flags &^= f }
 // after a 2xx and after the setup. It lives in the loop's pending map, keyed
 // by slab slot, not in the conn: most of a stream's life it is not needed.
 type pending struct {
+	job      callback.Job    // the connect callback (openStream); its Ctx is this entry
+	result   callback.Result // its answer, written by the worker before it posts (connectDone)
+	cs       *conn           // whose entry it is
 	ops      []op
 	closeReq bool // a buffered close: later buffered items are dropped
 	setup    int8 // setup tasks still running (fSetup)

@@ -243,6 +243,12 @@ func resumePosition(r *callback.Result, pend *pending) (string, bool) {
 // startResume begins an accepted stream's resume, if it has one: a replay
 // (a setup task, counted in pend.setup) or, for a position that is not of
 // this history, the resync event at once.
+// mayResume reports whether startResume could do anything for a stream
+// accepted with r: history (or the cluster's) is on and it has bindings.
+func (ls *loopState) mayResume(r *callback.Result) bool {
+	return (ls.srv.opts.History != nil || ls.srv.opts.Resumer != nil) && len(r.Bindings) > 0
+}
+
 func (ls *loopState) startResume(cs *conn, pend *pending, r *callback.Result) {
 	h, rs := ls.srv.opts.History, ls.srv.opts.Resumer
 	if (h == nil && rs == nil) || len(r.Bindings) == 0 {

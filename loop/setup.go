@@ -56,6 +56,12 @@ func (ls *loopState) endSetupTask(cs *conn, now int64) {
 // drains, schedules the stream's end like the others').
 func (ls *loopState) ready(cs *conn, now int64) {
 	ls.writeFixed(cs, readyChunk, sse.Ready)
+	ls.started(cs, now)
+}
+
+// started follows `ready` once written: heartbeats start (or the stream's
+// end is scheduled while the gateway drains).
+func (ls *loopState) started(cs *conn, now int64) {
 	if cs.state != stStream {
 		return
 	}

@@ -52,7 +52,11 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 	if chunked {
 		cs.set(fChunked)
 	}
-	job := &callback.Job{Action: callback.ActionConnect, Token: cs.token.String(), Head: cs.head, Done: ls.connectDone, Ctx: cs}
+	// One allocation for the pending entry, its connect job and the job's
+	// result (connectDone).
+	pend := &pending{cs: cs}
+	job := &pend.job
+	*job = callback.Job{Action: callback.ActionConnect, Token: cs.token.String(), Head: cs.head, Done: ls.connectDone, Ctx: pend}
 	if s.opts.Callbacks.Connect(job) != nil {
 		cs.head = nil
 		s.pendingN.Add(-1)
@@ -61,7 +65,6 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 		return
 	}
 	cs.state = stPending
-	pend := &pending{}
 	if id := req.LastEventID(head); id != nil {
 		ls.keepLastEventID(pend, id, true)
 	}
@@ -76,10 +79,13 @@ func (ls *loopState) openStream(cs *conn, req *httpparse.Request, head []byte, n
 	ls.putParser(cs)
 }
 
-// connectDone runs on a callback worker: it hands the result to the loop.
+// connectDone runs on a callback worker: it hands the result to the loop,
+// in the job's pending entry (the post orders this write before the loop's
+// read; the loop touches no other field of the entry's job).
 func (ls *loopState) connectDone(j *callback.Job, r callback.Result) {
-	res := r
-	ls.post(op{kind: opConnectResult, conn: j.Ctx.(*conn), result: &res})
+	pend := j.Ctx.(*pending)
+	pend.result = r
+	ls.post(op{kind: opConnectResult, conn: pend.cs, result: &pend.result})
 }
 
 // connectResult applies a connect callback's outcome on the loop.
@@ -106,7 +112,7 @@ func (ls *loopState) connectResult(cs *conn, r *callback.Result, now int64) {
 		ls.accept(cs, pend, r, now)
 	case callback.Rejected:
 		ls.endUnaccepted(cs)
-		ls.writeRaw(cs, []byte(h1or0(cs)))
+		ls.writeRaw(cs, sseHead(cs))
 		ls.writeMessage(cs, sse.AppendRejected(nil, r.Status, r.Phrase))
 		ls.endBody(cs, now)
 	default:
@@ -144,11 +150,20 @@ func failureResponse(r *callback.Result) (int, string, string) {
 	return r.Status, "BACKEND_ERROR", "Backend returned " + itoa(r.Status)
 }
 
-func h1or0(cs *conn) string {
+// The SSE response heads as bytes, and each followed by `ready` (chunked on
+// HTTP/1.1): made once, written as they are.
+var (
+	sseHead1      = []byte(sseHeaders1)
+	sseHead0      = []byte(sseHeaders0)
+	sseHeadReady1 = append([]byte(sseHeaders1), readyChunk...)
+	sseHeadReady0 = append([]byte(sseHeaders0), sse.Ready...)
+)
+
+func sseHead(cs *conn) []byte {
 	if cs.has(fChunked) {
-		return sseHeaders1
+		return sseHead1
 	}
-	return sseHeaders0
+	return sseHead0
 }
 
 // accept starts the stream: headers, buffered sends in order, then ready and
@@ -171,7 +186,18 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 		ls.srv.log.Debug("stream accepted", "token", cs.token.String(), "loop", ls.idx, "bindings", len(r.Bindings), "buffered", len(pend.ops),
 			"queue", queue)
 	}
-	ls.writeRaw(cs, []byte(h1or0(cs)))
+	if len(pend.ops) == 0 && pend.setup == 0 && !ls.mayResume(r) {
+		// Nothing goes between the head and `ready`: one write.
+		ls.bind(cs, r.Bindings)
+		if cs.has(fChunked) {
+			ls.writeRaw(cs, sseHeadReady1)
+		} else {
+			ls.writeRaw(cs, sseHeadReady0)
+		}
+		ls.started(cs, now)
+		return
+	}
+	ls.writeRaw(cs, sseHead(cs))
 	for i := range pend.ops {
 		o := &pend.ops[i]
 		ls.applySend(cs, o.frame, o.close, now)

@@ -105,6 +105,10 @@ type Config struct {
 	// like a client that stalls: the server's send buffers fill (for the
 	// kernel memory figures of README.md "Sizing").
 	NoRead bool
+	// ReadyOnOpen counts a stream as ready when its 200 event-stream head
+	// arrives: for servers that send no "ready" event (nginx+nchan answers
+	// once the subscription is set up), so storm times them the same way.
+	ReadyOnOpen bool
 	// Track makes every stream a resuming client, as a browser tab's
 	// EventSource is: a slot (track.go) that outlives its connections keeps
 	// the last event id received and the highest publish sequence ("s=<n>"

@@ -201,6 +201,11 @@ func (p *poller) headArrived(s *stream) {
 	live.opened.Add(1)
 	live.active.Add(1)
 	p.hists[s.group].open.Record(int64(s.now.Sub(s.started)))
+	if p.cfg.ReadyOnOpen {
+		live.ready.Add(1)
+		s.ready = true
+		p.hists[s.group].ready.Record(int64(s.now.Sub(s.started)))
+	}
 	if p.cfg.NoRead { // read no more: only a hang-up wakes us
 		ev := unix.EpollEvent{Events: unix.EPOLLRDHUP, Fd: int32(s.fd)}
 		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, s.fd, &ev)

@@ -154,3 +154,77 @@ func findGauge(r io.Reader, name string) (float64, error) {
 	}
 	return 0, ErrNoGauge
 }
+
+// ReadTree samples process pid and every process descending from it, summed:
+// resident memory, CPU seconds and threads. A server that forks its workers
+// (nginx's master and workers) is measured as deployed this way; a process
+// without children reads as Read does. CPU of children that already exited
+// and were reaped is in no live process's utime/stime, so a tree whose
+// workers come and go during a measurement is under-counted (nginx's stay).
+func ReadTree(pid int) (Sample, error) {
+	s, err := Read(pid)
+	if err != nil {
+		return s, err
+	}
+	kids, err := descendants(pid)
+	if err != nil {
+		return s, err
+	}
+	for _, k := range kids {
+		ks, err := Read(k)
+		if err != nil {
+			continue // it exited between the listing and the read
+		}
+		s.RSSBytes += ks.RSSBytes
+		s.CPUSeconds += ks.CPUSeconds
+		s.Threads += ks.Threads
+	}
+	return s, nil
+}
+
+// descendants lists the processes below pid (children, their children, ...)
+// from the parent field of every /proc/PID/stat.
+func descendants(pid int) ([]int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		if pp, err := parentOf(stat); err == nil {
+			children[pp] = append(children[pp], p)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 && len(out) < len(ents) { // bounded: a pid appears once in /proc
+		p := queue[0]
+		queue = queue[1:]
+		for _, k := range children[p] {
+			out = append(out, k)
+			queue = append(queue, k)
+		}
+	}
+	return out, nil
+}
+
+// parentOf reads the parent pid (field 4) from /proc/PID/stat.
+func parentOf(stat []byte) (int, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, ErrNoField
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 2 { // f[0] is field 3 (state), f[1] field 4 (ppid)
+		return 0, ErrNoField
+	}
+	return strconv.Atoi(f[1])
+}

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReadSelf(t *testing.T) {
@@ -70,4 +72,37 @@ func TestScrapeGauge(t *testing.T) {
 	if _, err := ScrapeGauge(context.Background(), srv.URL, "missing"); err != ErrNoGauge {
 		t.Fatalf("want ErrNoGauge, got %v", err)
 	}
+}
+
+func TestParentOf(t *testing.T) {
+	pp, err := parentOf([]byte("42 (a) b) c) S 17 2 3"))
+	if err != nil || pp != 17 {
+		t.Fatalf("got %v %v", pp, err)
+	}
+}
+
+// TestReadTreeSumsDescendants: a shell that only waits on a busy grandchild
+// reads near zero CPU by itself and the grandchild's CPU as a tree (the way
+// nginx's master waits while its workers serve).
+func TestReadTreeSumsDescendants(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `sh -c 'i=0; while [ $i -lt 50000000 ]; do i=$((i+1)); done' & wait`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }() // by its own PID
+	for i := 0; i < 500; i++ {                                // bounded: 10 s
+		tree, err := ReadTree(cmd.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		self, err := Read(cmd.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tree.CPUSeconds >= 0.2 && self.CPUSeconds < 0.1 && tree.Threads >= 2 && tree.RSSBytes > self.RSSBytes {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the grandchild's CPU was never counted in the tree")
 }

@@ -71,7 +71,7 @@ type Common struct {
 	Streams      int
 	Procs        int          // client processes; 0: automatic from Streams
 	Spawn        *fleet.Spawn // how to start child processes (nil: this executable)
-	ServerPID    int          // server process to sample from /proc; 0: none
+	ServerPID    int          // server process to sample from /proc, with its descendants (procstat.ReadTree); 0: none
 	MetricsURL   string       // optional Prometheus page of the server
 	MetricsGauge string       // gauge to read from it at each snapshot
 	Settle       time.Duration
@@ -106,7 +106,7 @@ type ServerSample struct {
 func (c *Common) sampleServer(ctx context.Context, streams int64) ServerSample {
 	s := ServerSample{Streams: streams}
 	if c.ServerPID > 0 {
-		p, err := procstat.Read(c.ServerPID)
+		p, err := procstat.ReadTree(c.ServerPID) // nginx's master and workers as one server
 		if err != nil {
 			s.Error = err.Error()
 		}

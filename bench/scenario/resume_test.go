@@ -102,6 +102,12 @@ func TestResumeE2E(t *testing.T) {
 			r.Tracked.Missing != 0 || r.Tracked.Published < 10 || r.GatewayExit != "ok" {
 			t.Fatalf("%s: %+v", r.Server, r)
 		}
+		// Each storm's own ready latencies (resume --render charts the reconnect's).
+		for _, p := range []StormPhase{r.Connect, r.Reconnect} {
+			if p.ReadyHist.Count != uint64(p.Ready) {
+				t.Fatalf("%s %s: ready histogram of %d for %d ready", r.Server, p.Name, p.ReadyHist.Count, p.Ready)
+			}
+		}
 	}
 	if without.Tracked.Resumed != 0 || without.Tracked.Lost < resumeTestStreams {
 		t.Fatalf("without history: resumed %d lost %d: the away gap must cost every stream events",

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 
 	"ssegw/bench/backend"
 	"ssegw/bench/loadclient"
+	"ssegw/bench/procstat"
+	"ssegw/bench/stats"
 )
 
 const (
@@ -34,6 +37,7 @@ type StormConfig struct {
 	PhaseTimeout   time.Duration
 	BackendURL     string        // optional bench backend: its /stats are reported, PUT /latency sets BackendLatency
 	BackendLatency time.Duration // <0: leave the backend's latency as it is
+	BackendPID     int           // optional backend process: its CPU per phase is reported apart from the server's
 }
 
 // StormPhase is one storm: the first connect or the reconnect.
@@ -49,6 +53,31 @@ type StormPhase struct {
 	CameBack      int64   `json:"came_back"` // of those, ready
 	Failed        int64   `json:"failed"`
 	OtherClosed   int64   `json:"other_closed"` // ended by the server without ready or retry
+	// CPU over the phase (its start to all ready) from /proc: the server
+	// (Common.ServerPID with its descendants) and the backend
+	// (BackendPID) apart, each also per stream set up (Ready), in µs; -1
+	// when the process was not sampled. The reconnect phase's figures also
+	// carry the N disconnects (and their callbacks) of the close before it.
+	ServerCPU             float64 `json:"server_cpu_seconds"`
+	ServerCPUPerStreamUS  float64 `json:"server_cpu_us_per_stream"`
+	BackendCPU            float64 `json:"backend_cpu_seconds"`
+	BackendCPUPerStreamUS float64 `json:"backend_cpu_us_per_stream"`
+	// ReadyHist is the phase's ready latency (connect start to ready, the
+	// re-opens of shed streams included), for distribution charts: the
+	// clients' histograms after the phase minus before it.
+	ReadyHist stats.Snapshot `json:"ready_latency_histogram_ns"`
+}
+
+// UnmarshalJSON reads a phase saved before its CPU was sampled (the
+// fields absent) as not sampled (-1), not as 0 s.
+func (p *StormPhase) UnmarshalJSON(b []byte) error {
+	type plain StormPhase // without this method
+	v := plain{ServerCPU: -1, ServerCPUPerStreamUS: -1, BackendCPU: -1, BackendCPUPerStreamUS: -1}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*p = StormPhase(v)
+	return nil
 }
 
 // StormReport is the outcome of a storm run.
@@ -174,12 +203,18 @@ func (r *run) storm(ctx context.Context, cfg *StormConfig, rep *StormReport) err
 // stormPhase opens N streams at once and waits until all N are ready (shed
 // ones come back after their retry delay) or the phase timeout.
 func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (StormPhase, error) {
-	ph := StormPhase{Name: name, Streams: cfg.Streams}
+	ph := StormPhase{Name: name, Streams: cfg.Streams, ServerCPU: -1, ServerCPUPerStreamUS: -1, BackendCPU: -1,
+		BackendCPUPerStreamUS: -1}
 	base, err := r.fleet.Counters()
 	if err != nil {
 		return ph, err
 	}
 	r.setStatus(name)
+	hist0, err := r.readyHist()
+	if err != nil {
+		return ph, err
+	}
+	cpu0 := readCPU(r.c.ServerPID, cfg.BackendPID)
 	t0 := time.Now()
 	if err := r.fleet.Open(groupFirst, cfg.Streams); err != nil {
 		return ph, err
@@ -195,6 +230,15 @@ func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (St
 		return ready >= int64(cfg.Streams), nil
 	})
 	ph.Seconds = time.Since(t0).Seconds()
+	cpu1 := readCPU(r.c.ServerPID, cfg.BackendPID)
+	if hist1, herr := r.readyHist(); herr == nil {
+		ph.ReadyHist, herr = stats.Sub(hist1, hist0)
+		if err == nil {
+			err = herr
+		}
+	} else if err == nil {
+		err = herr
+	}
 	d := func(g int, f func(loadclient.Counters) int64) int64 { return f(last[g]) - f(base[g]) }
 	ready := func(c loadclient.Counters) int64 { return c.Ready }
 	shed := func(c loadclient.Counters) int64 { return c.Shed }
@@ -210,10 +254,50 @@ func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (St
 	if ph.Seconds > 0 {
 		ph.StreamsPerSec = float64(ph.Ready) / ph.Seconds
 	}
+	ph.ServerCPU, ph.ServerCPUPerStreamUS = cpuPerStream(cpu0[0], cpu1[0], ph.Ready)
+	ph.BackendCPU, ph.BackendCPUPerStreamUS = cpuPerStream(cpu0[1], cpu1[1], ph.Ready)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = nil // reported: AllReady false
 	}
 	return ph, err
+}
+
+// readyHist is the clients' ready latency so far, both groups (first
+// opens and re-opens of shed streams) merged.
+func (r *run) readyHist() (stats.Snapshot, error) {
+	res, err := r.fleet.Result()
+	if err != nil {
+		return stats.Snapshot{}, err
+	}
+	return stats.MergeSnapshots(res.Groups[groupFirst].Ready, res.Groups[groupAgain].Ready)
+}
+
+// readCPU reads the CPU seconds of the server (with its descendants) and of
+// the backend; -1 for a process not given or not readable.
+func readCPU(serverPID, backendPID int) [2]float64 {
+	out := [2]float64{-1, -1}
+	for i, pid := range []int{serverPID, backendPID} {
+		if pid <= 0 {
+			continue
+		}
+		if s, err := procstat.ReadTree(pid); err == nil {
+			out[i] = s.CPUSeconds
+		}
+	}
+	return out
+}
+
+// cpuPerStream is the CPU between two readings, and per stream in µs; -1, -1
+// when either reading is missing (or no stream was set up, for the second).
+func cpuPerStream(before, after float64, streams int64) (seconds, usPerStream float64) {
+	if before < 0 || after < 0 {
+		return -1, -1
+	}
+	seconds = after - before
+	if streams <= 0 {
+		return seconds, -1
+	}
+	return seconds, seconds * 1e6 / float64(streams)
 }
 
 // WriteTable prints the summary table.
@@ -224,6 +308,12 @@ func (s *StormReport) WriteTable(w io.Writer) {
 			p.Name, p.Streams, p.Ready, p.Seconds, p.StreamsPerSec, p.AllReady)
 		fmt.Fprintf(w, "            shed with retry %d, re-opened %d, came back %d; failed %d, other closes %d\n",
 			p.Shed, p.Reopened, p.CameBack, p.Failed, p.OtherClosed)
+		if p.ServerCPU >= 0 {
+			fmt.Fprintf(w, "            server CPU %.2fs = %.1f µs per stream set up\n", p.ServerCPU, p.ServerCPUPerStreamUS)
+		}
+		if p.BackendCPU >= 0 {
+			fmt.Fprintf(w, "            backend CPU %.2fs = %.1f µs per stream set up (not in the server's)\n", p.BackendCPU, p.BackendCPUPerStreamUS)
+		}
 	}
 	fmt.Fprintf(w, "  ready latency ms: %s\n", s.ReadyLatency)
 	fmt.Fprintf(w, "  open latency ms:  %s\n", s.OpenLatency)

@@ -16,6 +16,7 @@ import (
 
 	"ssegw/bench/loadclient"
 	"ssegw/bench/sseparse"
+	"ssegw/bench/stats"
 )
 
 const (
@@ -86,6 +87,7 @@ type UnicastReport struct {
 	ServerWritten float64             `json:"server_events_written"` // EventsWrittenMetric delta, -1: unknown
 	ExactlyOnce   bool                `json:"exactly_once"`
 	Latency       Latency             `json:"latency"`
+	LatencyHist   stats.Snapshot      `json:"latency_histogram_ns"` // for distribution charts
 	ServerCPU     float64             `json:"server_cpu_seconds"`
 	Clients       loadclient.Counters `json:"clients"`
 	ClientCPU     float64             `json:"client_cpu_seconds"`
@@ -128,7 +130,7 @@ func Unicast(ctx context.Context, cfg UnicastConfig) (*UnicastReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Latency = toLatency(res.Groups[0].Latency)
+	rep.Latency, rep.LatencyHist = toLatency(res.Groups[0].Latency), res.Groups[0].Latency
 	rep.Clients = res.Groups[0].Counters
 	rep.ClientCPU = res.CPUSeconds
 	return rep, nil

@@ -202,3 +202,55 @@ func (h *Histogram) Summarize() Summary {
 	return Summary{Count: h.total, P50: h.Quantile(0.50), P90: h.Quantile(0.90),
 		P99: h.Quantile(0.99), Max: h.max, Mean: h.Mean()}
 }
+
+// MergeSnapshots adds snapshots up into one (the histograms of several
+// groups or processes).
+func MergeSnapshots(ss ...Snapshot) (Snapshot, error) {
+	acc := New()
+	for _, s := range ss {
+		h, err := FromSnapshot(s)
+		if err != nil {
+			return Snapshot{}, err
+		}
+		acc.Merge(h)
+	}
+	return acc.Snapshot(), nil
+}
+
+// Sub is what was recorded into a histogram between two snapshots of it:
+// later minus earlier, bucket by bucket. Min and Max become the bounds of
+// the lowest and highest bucket left (within Max's 1/SubBuckets), clamped
+// to later's. An earlier that is not a part of later (a bucket count
+// falling below zero) is ErrBadBucket.
+func Sub(later, earlier Snapshot) (Snapshot, error) {
+	a, err := FromSnapshot(later)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	b, err := FromSnapshot(earlier)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	out := New()
+	lo, hi := -1, -1
+	for i := range a.counts {
+		if a.counts[i] < b.counts[i] {
+			return Snapshot{}, ErrBadBucket
+		}
+		if c := a.counts[i] - b.counts[i]; c > 0 {
+			out.counts[i], out.total = c, out.total+c
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	if out.total == 0 {
+		return out.Snapshot(), nil
+	}
+	out.sum = max(a.sum-b.sum, 0)
+	out.min, _ = bucketBounds(lo)
+	_, out.max = bucketBounds(hi)
+	out.min, out.max = max(out.min, a.Min()), min(out.max, a.max)
+	return out.Snapshot(), nil
+}

@@ -128,3 +128,38 @@ func TestRecordAllocs(t *testing.T) {
 		t.Fatalf("Record allocates %v", n)
 	}
 }
+
+func TestSubAndMerge(t *testing.T) {
+	h := New()
+	for _, v := range []int64{5, 1000, 2000} {
+		h.Record(v)
+	}
+	before := h.Snapshot()
+	for _, v := range []int64{3000, 40_000, 50_000_000} {
+		h.Record(v)
+	}
+	d, err := Sub(h.Snapshot(), before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := FromSnapshot(d)
+	if got.Count() != 3 || got.Max() != 50_000_000 || got.Mean() != (3000+40_000+50_000_000)/3.0 {
+		t.Fatalf("diff: count %d max %d mean %v", got.Count(), got.Max(), got.Mean())
+	}
+	if m := got.Min(); math.Abs(float64(m-3000)) > relErr*3000 {
+		t.Fatalf("diff min %d, want about 3000", m)
+	}
+	if q := got.Quantile(0.5); math.Abs(float64(q-40_000)) > relErr*40_000 {
+		t.Fatalf("diff median %d", q)
+	}
+	if e, err := Sub(before, before); err != nil || e.Count != 0 || len(e.Buckets) != 0 {
+		t.Fatalf("empty diff: %+v %v", e, err)
+	}
+	if _, err := Sub(before, h.Snapshot()); err != ErrBadBucket {
+		t.Fatalf("earlier larger than later: %v", err)
+	}
+	m, err := MergeSnapshots(before, d)
+	if err != nil || m.Count != 6 || m.Max != 50_000_000 || m.Min != 5 {
+		t.Fatalf("merge: %+v %v", m, err)
+	}
+}

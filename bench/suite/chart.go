@@ -45,14 +45,27 @@ type Series struct {
 
 // Chart is a line chart drawn with gonum.org/v1/plot: ticks at round values
 // (1, 2, 2.5 or 5 times a power of ten), a grid, one colour per series and
-// a legend beside the plot. Axes start at 0 when no value is negative. LogY
-// plots y on a log axis (points with y <= 0 are left out); YFormat labels
-// the y ticks.
+// a legend beside the plot. Axes start at 0 when no value is negative. LogX
+// and LogY plot x or y on a log axis (points with x or y <= 0 are left
+// out); YFormat labels the y ticks.
 type Chart struct {
 	Title, XLabel, YLabel string
-	LogY                  bool
+	LogX, LogY            bool
 	YFormat               func(float64) string
 	Series                []Series
+}
+
+// Empty reports a chart with no point to draw (a run that did not record
+// its data): such a chart is not written, nor linked.
+func (c Chart) Empty() bool {
+	for _, s := range c.Series {
+		for _, pt := range s.Points {
+			if (!c.LogX || pt[0] > 0) && (!c.LogY || pt[1] > 0) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // WriteSVG renders the chart as a standalone SVG document.
@@ -66,6 +79,9 @@ func (c Chart) WriteSVG(w io.Writer) error {
 	p.Title.TextStyle.Font.Size = vg.Points(14)
 	p.Add(plotter.NewGrid())
 	p.X.Tick.Marker = niceTicks{}
+	if c.LogX {
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{sparse: true}
+	}
 	var yTicks plot.Ticker = niceTicks{}
 	if c.LogY {
 		p.Y.Scale, yTicks = plot.LogScale{}, logTicks{}
@@ -81,7 +97,7 @@ func (c Chart) WriteSVG(w io.Writer) error {
 	for i, s := range c.Series {
 		pts := make(plotter.XYs, 0, len(s.Points))
 		for _, pt := range s.Points {
-			if !c.LogY || pt[1] > 0 {
+			if (!c.LogX || pt[0] > 0) && (!c.LogY || pt[1] > 0) {
 				pts = append(pts, plotter.XY{X: pt[0], Y: pt[1]})
 				negX, negY = negX || pt[0] < 0, negY || pt[1] < 0
 			}
@@ -112,7 +128,13 @@ func (c Chart) WriteSVG(w io.Writer) error {
 	case c.LogY && p.Y.Min >= p.Y.Max: // one value: a decade around it (a log axis cannot pad by ±1)
 		p.Y.Min, p.Y.Max = p.Y.Max/3, p.Y.Max*3
 	}
-	if !negX {
+	switch {
+	case c.LogX && drawn == 0:
+		p.X.Min, p.X.Max = logYMin, logYMax
+	case c.LogX && p.X.Min >= p.X.Max:
+		p.X.Min, p.X.Max = p.X.Max/3, p.X.Max*3
+	case c.LogX: // the data's range (a log axis cannot start at 0)
+	case !negX:
 		p.X.Min = 0
 	}
 	if !negY && !c.LogY {
@@ -165,10 +187,19 @@ func niceStep(v float64) float64 {
 }
 
 // logTicks labels a log axis at 1, 2 and 5 times each power of ten, with
-// unlabelled ticks at the other multiples.
-type logTicks struct{}
+// unlabelled ticks at the other multiples. A sparse one (an x axis, where
+// labels stand side by side) labels only the powers of ten when the axis
+// spans more than maxDenseDecades.
+type logTicks struct{ sparse bool }
 
-func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+// maxDenseDecades is the widest sparse log axis still labelled at 1, 2 and 5.
+const maxDenseDecades = 2
+
+func (t logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi >= lo) {
+		return nil // no log axis (LogScale panics first); never loop on 0
+	}
+	dense := !t.sparse || math.Log10(hi/lo) <= maxDenseDecades
 	var ticks []plot.Tick
 	for p := math.Pow(10, math.Floor(math.Log10(lo))); p <= hi; p *= 10 {
 		for m := 1.0; m < 10; m++ {
@@ -177,7 +208,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 				continue
 			}
 			t := plot.Tick{Value: v}
-			if m == 1 || m == 2 || m == 5 {
+			if m == 1 || (dense && (m == 2 || m == 5)) {
 				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
 			}
 			ticks = append(ticks, t)

@@ -71,6 +71,7 @@ func TestMain(m *testing.M) {
 // env is a backend and a gateway started as child processes.
 type env struct {
 	backendURL string
+	backendPID int
 	gw         *gateway
 	spawn      *fleet.Spawn
 }
@@ -91,7 +92,7 @@ func startEnv(t *testing.T, gatewayEnv ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.stop)
-	return &env{backendURL: backendURL, gw: gw, spawn: &fleet.Spawn{Path: benchExe, Args: []string{fleet.WorkerCommand}}}
+	return &env{backendURL: backendURL, backendPID: be.PID(), gw: gw, spawn: &fleet.Spawn{Path: benchExe, Args: []string{fleet.WorkerCommand}}}
 }
 
 func (e *env) common(streams, procs int) scenario.Common {
@@ -160,7 +161,7 @@ func TestUnicastAgainstGateway(t *testing.T) {
 	// Every accepted send reached a stream once: the clients' count, the
 	// gateway's own counter of events written (not counting "ready") agree.
 	if !rep.ExactlyOnce || rep.Delivered != rep.Accepted || int64(rep.ServerWritten) != rep.Accepted ||
-		int64(written) != rep.Accepted || rep.Latency.Count != uint64(rep.Accepted) {
+		int64(written) != rep.Accepted || rep.Latency.Count != uint64(rep.Accepted) || rep.LatencyHist.Count != uint64(rep.Accepted) {
 		t.Fatalf("accepted %d delivered %d server wrote %v (whole run %v) timed %d exactly once %v",
 			rep.Accepted, rep.Delivered, rep.ServerWritten, written, rep.Latency.Count, rep.ExactlyOnce)
 	}
@@ -175,17 +176,35 @@ func TestStormAgainstGateway(t *testing.T) {
 	c := e.common(60, 1)
 	c.Client.RetryCap = 200 * time.Millisecond // the gateway's hints are 1-10 s
 	rep, err := scenario.Storm(ctx(t), scenario.StormConfig{Common: c, Reconnect: true,
-		BackendURL: e.backendURL, BackendLatency: 30 * time.Millisecond, PhaseTimeout: 30 * time.Second})
+		BackendURL: e.backendURL, BackendLatency: 30 * time.Millisecond, PhaseTimeout: 30 * time.Second,
+		BackendPID: e.backendPID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Phases) != 2 {
 		t.Fatalf("phases %+v", rep.Phases)
 	}
+	// CPU per stream set up, the gateway's and the backend's apart, each
+	// sampled from its own process over the phase.
+	for _, p := range rep.Phases {
+		if p.ServerCPU < 0 || p.BackendCPU < 0 ||
+			p.ServerCPUPerStreamUS != p.ServerCPU*1e6/float64(p.Ready) || p.BackendCPUPerStreamUS != p.BackendCPU*1e6/float64(p.Ready) {
+			t.Fatalf("CPU per stream not measured: %+v", p)
+		}
+	}
+	var tbl bytes.Buffer
+	rep.WriteTable(&tbl)
+	if !strings.Contains(tbl.String(), "µs per stream set up") || !strings.Contains(tbl.String(), "not in the server's") {
+		t.Fatalf("table without CPU per stream:\n%s", tbl.String())
+	}
 	var ready, shed, cameBack int64
 	for _, p := range rep.Phases {
 		if !p.AllReady || p.Ready != 60 || p.Failed != 0 || p.OtherClosed != 0 || p.Reopened != p.Shed || p.Shed < p.CameBack {
 			t.Fatalf("phase %+v", p)
+		}
+		// The phase's own ready latencies: its N streams, not the other phase's.
+		if p.ReadyHist.Count != uint64(p.Ready) || p.ReadyHist.Max <= 0 {
+			t.Fatalf("%s: ready histogram of %d for %d ready", p.Name, p.ReadyHist.Count, p.Ready)
 		}
 		ready, shed, cameBack = ready+p.Ready, shed+p.Shed, cameBack+p.CameBack
 	}
@@ -286,6 +305,16 @@ func TestSuiteTiny(t *testing.T) {
 		}
 	}
 	checkResumeRows(t, s, true)
+	for _, f := range []string{unicastChart, stormChart, churnChart} {
+		if !strings.Contains(s, "bench/results/"+f) {
+			t.Errorf("block does not link %s", f)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "bench", "results", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkXML(t, b)
+	}
 	for _, f := range []string{memoryChart, latencyChart} {
 		b, err := os.ReadFile(filepath.Join(dir, "bench", "results", f))
 		if err != nil {

@@ -28,6 +28,9 @@ const (
 	// Chart and data file names under ResultsDir.
 	memoryChart  = "memory-per-stream.svg"
 	latencyChart = "fanout-latency-cdf.svg"
+	unicastChart = "unicast-latency-cdf.svg"
+	stormChart   = "storm-ready-latency-cdf.svg"
+	churnChart   = "churn-rss.svg"
 	resultsJSON  = "suite.json"
 )
 
@@ -88,10 +91,12 @@ func writeOutputs(cfg *Config, res *Results) error {
 	if err != nil {
 		rel = dir
 	}
-	for _, c := range suiteCharts {
-		if err := writeChart(filepath.Join(dir, c.file), c.chart(res)); err != nil {
-			return err
-		}
+	charts := suiteCharts
+	for _, sec := range sections {
+		charts = append(charts[:len(charts):len(charts)], sectionCharts[sec]...)
+	}
+	if err := writeCharts(dir, res, charts); err != nil {
+		return err
 	}
 	b, err := json.Marshal(res) // one line: the histograms would be thousands of indented lines
 	if err != nil {
@@ -123,11 +128,30 @@ type chartSpec[R any] struct {
 	chart     func(R) Chart
 }
 
-// suiteCharts are the suite's charts, one per scenario with a distribution
-// or a curve. A scenario that brings one adds its line here.
+// suiteCharts are the suite's charts linked under the headline table, one
+// per scenario with a distribution or a curve. A scenario that brings one
+// adds its line here, or to sectionCharts to link it in its own section.
 var suiteCharts = []chartSpec[*Results]{
 	{memoryChart, "memory per stream", memoryPerStream},
 	{latencyChart, "fan-out latency", latencyCDF},
+}
+
+// Details sections that link their own charts.
+const (
+	sectionUnicast = "unicast"
+	sectionStorm   = "storm"
+	sectionChurn   = "churn"
+)
+
+// sections are the details sections with charts, in the block's order.
+var sections = []string{sectionUnicast, sectionStorm, sectionChurn}
+
+// sectionCharts are the suite's charts linked in their scenario's details
+// section.
+var sectionCharts = map[string][]chartSpec[*Results]{
+	sectionUnicast: {{unicastChart, "unicast delivery latency", unicastLatencyCDF}},
+	sectionStorm:   {{stormChart, "connect storm: ready latency", stormReadyCDF}},
+	sectionChurn:   {{churnChart, "churn: server RSS over time", churnRSS}},
 }
 
 // chartLinks writes the Markdown images of charts under rel.
@@ -135,6 +159,45 @@ func chartLinks[R any](b *strings.Builder, rel string, charts []chartSpec[R]) {
 	for _, c := range charts {
 		fmt.Fprintf(b, "![%s](%s/%s)\n\n", c.alt, rel, c.file)
 	}
+}
+
+// sectionChartLinks writes the images of a details section's charts that
+// have data, each in a paragraph after the section's text.
+func sectionChartLinks(b *strings.Builder, rel string, res *Results, section string) {
+	for _, c := range sectionCharts[section] {
+		if !c.chart(res).Empty() {
+			fmt.Fprintf(b, "\n![%s](%s/%s)\n", c.alt, rel, c.file)
+		}
+	}
+}
+
+// dataChartLinks writes the Markdown images of the charts of res that have
+// data (the others are not written either: writeCharts).
+func dataChartLinks[R any](b *strings.Builder, rel string, charts []chartSpec[R], res R) {
+	for _, c := range charts {
+		if !c.chart(res).Empty() {
+			chartLinks(b, rel, []chartSpec[R]{c})
+		}
+	}
+}
+
+// writeCharts draws each chart of res into dir; a chart with no data (an
+// older result without its histogram) is not drawn, and a file of that
+// name from an earlier run is removed (it is not linked any more).
+func writeCharts[R any](dir string, res R, charts []chartSpec[R]) error {
+	for _, c := range charts {
+		ch, path := c.chart(res), filepath.Join(dir, c.file)
+		if ch.Empty() {
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			continue
+		}
+		if err := writeChart(path, ch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func writeChart(path string, c Chart) error {
@@ -148,7 +211,7 @@ func writeChart(path string, c Chart) error {
 // serverColors keeps each server's colour the same on every chart (an index
 // into gonum's palette); a server not listed gets its position's.
 var serverColors = map[string]int{"gateway": 0, "baseline": 1, "ceiling": 2, "gateway, 1 KB headers": 3, "nginx+nchan": 4,
-	"gateway, Chromium head": 5}
+	"gateway, Chromium head": 5, "nginx+nchan, 1 worker": 4, "nginx+nchan, 2 workers": 6}
 
 func serverColor(name string) color.Color {
 	if i, ok := serverColors[name]; ok {
@@ -266,13 +329,16 @@ type Figures struct {
 	RSSPerStream, RSSPerStreamBrowser, RSSPerStreamChromium                 float64
 	GoroutinesPerStream, HoldCPUPct                                         float64
 	FanoutP99, DeliveriesPerCPUSec, AcceptP99, StreamsPerSec, UnicastPerSec float64
+	// StormCPUPerStreamUS is the server's CPU per stream set up in the
+	// storm's first phase (µs; the backend's not included).
+	StormCPUPerStreamUS float64
 }
 
 func nan() float64 { return math.NaN() }
 
 // FiguresOf extracts the figures from one server's runs.
 func FiguresOf(r *ServerRuns) Figures {
-	f := Figures{nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan()}
+	f := Figures{nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan(), nan()}
 	if r == nil {
 		return f
 	}
@@ -294,6 +360,9 @@ func FiguresOf(r *ServerRuns) Figures {
 	}
 	if r.Storm != nil && len(r.Storm.Phases) > 0 {
 		f.StreamsPerSec = r.Storm.Phases[0].StreamsPerSec
+		if us := r.Storm.Phases[0].ServerCPUPerStreamUS; us >= 0 {
+			f.StormCPUPerStreamUS = us
+		}
 	}
 	if r.Unicast != nil {
 		f.UnicastPerSec = r.Unicast.SendsPerSec
@@ -447,8 +516,8 @@ func Markdown(res *Results, rel string) string {
 	}
 	w("\nThe fan-out rows come from a short run (10 publishes); the runs the issue specifies (60 s at 1/s, then 20/s) are in the section \"Fan-out (issue 6)\" below. ")
 	w("The wheel and request-head parse figures are Go micro-benchmarks: `make bench-micro`.\n\n")
-	chartLinks(&b, rel, suiteCharts)
-	details(&b, res)
+	dataChartLinks(&b, rel, suiteCharts, res)
+	details(&b, res, rel)
 	w("\nRaw reports: [`%s/%s`](%s/%s).\n\n", rel, resultsJSON, rel, resultsJSON)
 	w("Commands (the suite starts every server itself on free loopback ports; these are the equivalent stand-alone runs):\n\n```\n%s\n", res.Command)
 	for _, c := range res.Commands {
@@ -476,7 +545,7 @@ func boundNotes(g, cl Figures) []string {
 }
 
 // details writes the per-scenario tables under the headline table.
-func details(b *strings.Builder, res *Results) {
+func details(b *strings.Builder, res *Results, rel string) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("### Hold: server RSS at each step\n\n| server | ")
 	var steps []string
@@ -517,24 +586,29 @@ func details(b *strings.Builder, res *Results) {
 			u.Senders, u.BatchSize, commas(u.Streams), u.SendSeconds, commas(u.Accepted), commas(int64(u.SendsPerSec)),
 			u.BatchErrors, commas(u.Delivered), u.Missing, u.Extra, commas(int64(u.ServerWritten)), u.ExactlyOnce,
 			u.Latency.P50, u.Latency.P99, u.Latency.Max, u.BatchLatency.P50, u.BatchLatency.P99)
+		sectionChartLinks(b, rel, res, sectionUnicast)
 	}
 	if s := g.Storm; s != nil {
-		w("\n### Connect storm (gateway, callback to the bench backend)\n\n| phase | streams | ready | seconds | streams/s | shed with retry | re-opened | came back | failed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("\n### Connect storm (gateway, callback to the bench backend)\n\n| phase | streams | ready | seconds | streams/s | gateway CPU per stream | backend CPU per stream | shed with retry | re-opened | came back | failed |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, p := range s.Phases {
-			w("| %s | %s | %s | %.2f | %s | %d | %d | %d | %d |\n", p.Name, commas(int64(p.Streams)), commas(p.Ready),
-				p.Seconds, commas(int64(p.StreamsPerSec)), p.Shed, p.Reopened, p.CameBack, p.Failed)
+			w("| %s | %s | %s | %.2f | %s | %s | %s | %d | %d | %d | %d |\n", p.Name, commas(int64(p.Streams)), commas(p.Ready),
+				p.Seconds, commas(int64(p.StreamsPerSec)), usOrDash(p.ServerCPUPerStreamUS), usOrDash(p.BackendCPUPerStreamUS),
+				p.Shed, p.Reopened, p.CameBack, p.Failed)
 		}
+		w("\nCPU from /proc over each phase (its start to all ready), per stream set up; the backend's is not in the gateway's. The reconnect phase also carries the N disconnects and their callbacks.\n")
 		w("\nReady latency (connect to `ready`) p50 %.1f ms, p99 %.1f ms, max %.1f ms.", s.ReadyLatency.P50, s.ReadyLatency.P99, s.ReadyLatency.Max)
 		if s.ServerShed >= 0 {
 			w(" Gateway counted %.0f overloaded sheds.", s.ServerShed)
 		}
 		w("\n")
+		sectionChartLinks(b, rel, res, sectionStorm)
 	}
 	if c := g.Churn; c != nil {
 		w("\n### Churn (gateway)\n\n%.0f opens/s for %.0f s, lifetimes 0.2–2 s: %s opened, %s ready, %d failed, %d left before the answer, peak %d live. Server RSS start %.1f MiB, peak %.1f MiB, end %.1f MiB (%+.1f MiB); `ssegw_streams_open` start %.0f, end %.0f (returned: %v).\n",
 			c.Rate, c.Seconds, commas(c.Opened), commas(c.Ready), c.Failed, c.LeftEarly, c.PeakLive,
 			float64(c.Start.RSSBytes)/(1<<20), float64(c.Peak.RSSBytes)/(1<<20), float64(c.End.RSSBytes)/(1<<20),
 			float64(c.RSSDelta)/(1<<20), c.Start.Gauge, c.End.Gauge, c.GaugeReturned)
+		sectionChartLinks(b, rel, res, sectionChurn)
 	}
 	resumeDetails(b, res)
 	if len(res.Checks) > 0 {
@@ -550,4 +624,12 @@ func holdSecs(res *Results) string {
 		return fmt.Sprintf("%.0f", res.Gateway.Hold.HoldSeconds)
 	}
 	return "?"
+}
+
+// usOrDash renders µs per stream, or a dash when it was not measured (<0).
+func usOrDash(v float64) string {
+	if v < 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f µs", v)
 }

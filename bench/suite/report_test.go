@@ -157,10 +157,20 @@ func TestRenderFromJSON(t *testing.T) {
 }
 
 func TestPeersMarkdown(t *testing.T) {
-	res := &PeersResults{Streams: 9, NginxVersion: "nginx/1", NginxConf: "events {}\n",
-		Nchan: &ServerRuns{Name: "nginx+nchan", Hold: holdOf(1000, 4000, 5000, 10000)}, Ceiling: &ServerRuns{Name: "ceiling"}}
+	storm := func(rate, us float64) *scenario.StormReport {
+		return &scenario.StormReport{Phases: []scenario.StormPhase{{StreamsPerSec: rate, ServerCPUPerStreamUS: us, BackendCPUPerStreamUS: -1}}}
+	}
+	res := &PeersResults{Streams: 9, Workers: 2, SaturatedRate: 20, NginxVersion: "nginx/1", NginxConf: "events {}\n",
+		Gateway: &ServerRuns{Name: "gateway", Hold: holdOf(1000, 2000, 2500, 3000), Storm: storm(9000, 40)},
+		Nchan1:  &ServerRuns{Name: "nginx+nchan, 1 worker", Hold: holdOf(1000, 4000, 5000, 10000), Storm: storm(8000, 50)},
+		NchanN:  &ServerRuns{Name: "nginx+nchan, 2 workers", Storm: storm(10000, 35)}}
 	md := PeersMarkdown(res, "bench/results")
-	for _, want := range []string{"| RSS per idle stream, slope N/3→N | 1.00 B | — | — |", "nginx/1", "```nginx\nevents {}\n```"} {
+	for _, want := range []string{
+		"| RSS per idle stream, slope N/3→N | 0.17 B | 1.00 B | — | 0.17× |",
+		"| streams set up per second (storm, connect phase) | 9,000/s | 8,000/s | 10,000/s | 0.90× |",
+		"| server CPU per stream set up (connect phase; gateway: callback included, backend excluded) | 40.0 µs | 50.0 µs | 35.0 µs | 1.14× |",
+		"CPU per stream set up ≤ 1.2× nchan's best (35.0 µs, gateway 40.0 µs): **met**; streams/s ≥ nchan's best (10,000/s, gateway 9,000/s): **missed**",
+		"nginx/1", "```nginx\nevents {}\n```"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("peers block lacks %q:\n%s", want, md)
 		}
@@ -204,8 +214,8 @@ func TestRenderPeers(t *testing.T) {
 	for i := int64(1); i <= 100; i++ {
 		hs.Record(i * 1e6)
 	}
-	res := &PeersResults{Streams: 9, Nchan: &ServerRuns{Name: "nginx+nchan", Hold: holdOf(1000, 4000, 5000, 10000),
-		Fanout: &scenario.FanoutReport{LatencyHist: hs.Snapshot()}}, Ceiling: &ServerRuns{Name: "ceiling", Hold: holdOf(1000, 2000, 2500, 3000)}}
+	res := &PeersResults{Streams: 9, Nchan1: &ServerRuns{Name: "nginx+nchan, 1 worker", Hold: holdOf(1000, 4000, 5000, 10000),
+		Fanout: &scenario.FanoutReport{LatencyHist: hs.Snapshot()}}, Gateway: &ServerRuns{Name: "gateway", Hold: holdOf(1000, 2000, 2500, 3000)}}
 	b, _ := json.Marshal(res)
 	from := filepath.Join(dir, "peers-in.json")
 	os.WriteFile(from, b, 0o644)
@@ -223,7 +233,7 @@ func TestRenderPeers(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkXML(t, svg)
-		if !bytes.Contains(svg, []byte(">nginx+nchan</text>")) {
+		if !bytes.Contains(svg, []byte(">nginx+nchan, 1 worker</text>")) {
 			t.Errorf("%s has no nginx+nchan line", c.file)
 		}
 	}

@@ -141,12 +141,15 @@ type ServerRuns struct {
 	HoldBrowser *scenario.HoldReport `json:"hold_browser_headers,omitempty"`
 	// HoldChromium replays the head Chromium's EventSource sends (bench/heads),
 	// each stream with its own cookie values and room.
-	HoldChromium *scenario.HoldReport    `json:"hold_chromium_head,omitempty"`
-	Fanout       *scenario.FanoutReport  `json:"fanout,omitempty"`
-	Unicast      *scenario.UnicastReport `json:"unicast,omitempty"`
-	Storm        *scenario.StormReport   `json:"storm,omitempty"`
-	Churn        *scenario.ChurnReport   `json:"churn,omitempty"`
-	Errors       []string                `json:"errors,omitempty"`
+	HoldChromium *scenario.HoldReport   `json:"hold_chromium_head,omitempty"`
+	Fanout       *scenario.FanoutReport `json:"fanout,omitempty"`
+	// FanoutSaturated is the peers run's fan-out at a publish rate no server
+	// keeps up with (PeersConfig.SaturatedRate).
+	FanoutSaturated *scenario.FanoutReport  `json:"fanout_saturated,omitempty"`
+	Unicast         *scenario.UnicastReport `json:"unicast,omitempty"`
+	Storm           *scenario.StormReport   `json:"storm,omitempty"`
+	Churn           *scenario.ChurnReport   `json:"churn,omitempty"`
+	Errors          []string                `json:"errors,omitempty"`
 }
 
 // Results is one suite run.
@@ -209,6 +212,7 @@ type target struct {
 	publishURL string // ("": control + /internal/publish)
 	publishTpl string // publish body template ("": the gateway's JSON)
 	backendURL string // the gateway's bench backend ("": none)
+	backendPID int    // its process (0: none)
 }
 
 // suiteRun holds a running suite.
@@ -280,7 +284,8 @@ func (s *suiteRun) run(ctx context.Context) error {
 		quoteArgs([]string{"ssegw-bench", "ceiling", "--listen", cl.addr("listen"), "--control", cl.addr("control"), "--heartbeat", hb}))
 
 	gwT := target{name: "gateway", stream: netip.MustParseAddrPort(gw.listen), control: "http://" + gw.control,
-		metricsURL: "http://" + gw.control + "/metrics", pid: gw.PID(), backendURL: backendURL}
+		metricsURL: "http://" + gw.control + "/metrics", pid: gw.PID(), backendURL: backendURL,
+		backendPID: be.PID()}
 	blT := target{name: "baseline", stream: netip.MustParseAddrPort(bl.addr("listen")),
 		control: "http://" + bl.addr("control"), pid: bl.PID()}
 	blT.metricsURL = blT.control + "/metrics"
@@ -386,13 +391,13 @@ func (s *suiteRun) gatewayOnly(ctx context.Context, t target, backendURL string)
 	sc.Client.Rate = scenario.DefaultStormRate
 	st0, _ := scenario.BackendStats(ctx, backendURL)
 	st, err := scenario.Storm(ctx, scenario.StormConfig{Common: sc, Reconnect: true, BackendURL: backendURL,
-		BackendLatency: s.cfg.BackendLatency})
+		BackendLatency: s.cfg.BackendLatency, BackendPID: t.backendPID})
 	r.Storm = st
 	if err != nil {
 		return fmt.Errorf("gateway storm: %w", err)
 	}
-	s.record("storm", t, fmt.Sprintf("--streams %d --procs %d --rate %d --reconnect --backend-url %s --backend-latency %v",
-		n, s.cfg.Procs, scenario.DefaultStormRate, backendURL, s.cfg.BackendLatency))
+	s.record("storm", t, fmt.Sprintf("--streams %d --procs %d --rate %d --reconnect --backend-url %s --backend-latency %v --backend-pid %d",
+		n, s.cfg.Procs, scenario.DefaultStormRate, backendURL, s.cfg.BackendLatency, t.backendPID))
 	if st.Backend != nil {
 		ready := int64(0)
 		for _, p := range st.Phases {

@@ -62,13 +62,13 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // clientFlags are the flags of every load scenario.
 type clientFlags struct {
-	target, path, sources, metricsURL, metricsGauge  string
-	head                                             string
-	headers                                          listFlag
-	streams, procs, pollers, serverPID               int
-	rate                                             float64
-	connectTimeout, handshakeTimeout, settle, maxDur time.Duration
-	allowRemote, json, quiet, browserHeaders, noRead bool
+	target, path, sources, metricsURL, metricsGauge               string
+	head                                                          string
+	headers                                                       listFlag
+	streams, procs, pollers, serverPID                            int
+	rate                                                          float64
+	connectTimeout, handshakeTimeout, settle, maxDur              time.Duration
+	allowRemote, json, quiet, browserHeaders, noRead, readyOnOpen bool
 }
 
 // browserHeaderBytes is the size of the browser-like header block.
@@ -97,6 +97,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON instead of a table")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line on stderr")
 	fs.BoolVar(&c.browserHeaders, "browser-headers", false, "add a 1 KB browser-like header block to every request (same as --head browser)")
+	fs.BoolVar(&c.readyOnOpen, "ready-on-open", false, "count a stream ready when its 200 event-stream head arrives (servers that send no \"ready\" event, e.g. nginx+nchan)")
 	fs.BoolVar(&c.noRead, "no-read", false, "streams stop reading once their response head arrived (a stalled client: the server's send buffers fill)")
 	fs.StringVar(&c.head, "head", "", "request head of every stream: short (the default: --path and --header), browser (plus the 1 KB browser-like block) "+
 		"or chromium (the head Chromium's EventSource sent, captured in bench/heads, with each stream's own cookie values and room; replaces --path and --header)")
@@ -131,7 +132,8 @@ func (c *clientFlags) common(stderr io.Writer) (scenario.Common, error) {
 	cfg := scenario.Common{
 		Client: loadclient.Config{Target: target, AllowRemote: c.allowRemote, Path: c.path, Headers: headers, Head: tpl,
 			SourceFirst: first, SourceLast: last, Rate: c.rate, ConnectTimeout: c.connectTimeout,
-			HandshakeTimeout: c.handshakeTimeout, MaxDuration: c.maxDur, Pollers: c.pollers, NoRead: c.noRead},
+			HandshakeTimeout: c.handshakeTimeout, MaxDuration: c.maxDur, Pollers: c.pollers, NoRead: c.noRead,
+			ReadyOnOpen: c.readyOnOpen},
 		Streams: c.streams, Procs: c.procs, ServerPID: c.serverPID,
 		MetricsURL: c.metricsURL, MetricsGauge: c.metricsGauge, Settle: c.settle,
 	}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"ssegw/bench/gwproc"
 	"ssegw/bench/scenario"
+	"ssegw/bench/suite"
 )
 
 // Defaults of the resume and rolling subcommands (issue 14).
@@ -63,8 +66,13 @@ func runResume(ctx context.Context, args []string, sio stdio) error {
 	away := fs.Duration("away", 0, "keep the dropped streams away this long before they reconnect")
 	only := fs.Bool("only-history", false, "skip the run without history (no same-run ratio)")
 	first := fs.Bool("history-first", false, "run the gateway with history first (an order check)")
+	render := fs.String("render", "", "print the report of an earlier run's --json output and draw its chart instead of measuring")
+	resultsDir := fs.String("results-dir", "bench/results", "directory --render draws the reconnect-ready latency chart into")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *render != "" {
+		return renderResume(sio, *render, *resultsDir, cf.json)
 	}
 	common, err := cf.common(sio.err)
 	if err != nil {
@@ -82,6 +90,23 @@ func runResume(ctx context.Context, args []string, sio stdio) error {
 			Drain: *drain, HistoryEnv: histEnv, GatewayEnv: gwEnv, Away: *away, OnlyHistory: *only, HistoryFirst: *first})
 	})
 	return err
+}
+
+// renderResume prints a saved resume report (--json) and draws the
+// reconnect storm's ready latency without and with history.
+func renderResume(sio stdio, from, dir string, asJSON bool) error {
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	var rep scenario.ResumeReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	if err := printReport(sio.out, asJSON, &rep); err != nil {
+		return err
+	}
+	return drawChart(sio, dir, suite.ResumeChart, suite.ResumeReadyCDF(&rep), from)
 }
 
 func runRolling(ctx context.Context, args []string, sio stdio) error {

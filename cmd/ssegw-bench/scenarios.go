@@ -157,6 +157,7 @@ func runStorm(ctx context.Context, args []string, sio stdio) error {
 	timeout := fs.Duration("phase-timeout", scenario.DefaultStormTimeout, "bound on one phase (all N ready)")
 	backendURL := fs.String("backend-url", "", "optional bench backend: its /stats are reported; --backend-latency is set there")
 	latency := fs.Duration("backend-latency", -1, "set the bench backend's connect callback delay first (needs --backend-url; <0 leaves it)")
+	backendPID := fs.Int("backend-pid", 0, "backend process to sample from /proc: its CPU per stream set up is reported apart from --server-pid's")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -174,7 +175,7 @@ func runStorm(ctx context.Context, args []string, sio stdio) error {
 	common.Client.RetryCap = *retryCap
 	_, err = runBounded(ctx, &cf, sio, func(ctx context.Context) (*scenario.StormReport, error) {
 		return scenario.Storm(ctx, scenario.StormConfig{Common: common, Reconnect: *reconnect,
-			PhaseTimeout: *timeout, BackendURL: *backendURL, BackendLatency: *latency})
+			PhaseTimeout: *timeout, BackendURL: *backendURL, BackendLatency: *latency, BackendPID: *backendPID})
 	})
 	return err
 }

@@ -90,6 +90,9 @@ func runPeers(ctx context.Context, args []string, sio stdio) error {
 	fs := newFlagSet("peers", sio.err)
 	var f suiteFlags
 	f.register(fs, false)
+	fs.StringVar(&f.cfg.GatewayExe, "gateway", "bin/ssegw", "the gateway binary (measured beside nginx+nchan)")
+	saturated := fs.Float64("saturated-rate", suite.DefaultSaturatedRate, "publishes per second of the saturated fan-out")
+	workers := fs.Int("workers", 0, "nginx workers of the per-core configuration (0: the machine's cores)")
 	nginx := fs.String("nginx", suite.DefaultNginx, "the nginx binary")
 	module := fs.String("nchan-module", suite.DefaultNchanModule, "the nchan dynamic module")
 	render := fs.String("render", "", "regenerate the peers block and charts from this peers.json of an earlier run instead of measuring")
@@ -102,7 +105,8 @@ func runPeers(ctx context.Context, args []string, sio stdio) error {
 	if *render != "" {
 		res, err = suite.RenderPeers(f.cfg, *render)
 	} else {
-		res, err = suite.Peers(ctx, suite.PeersConfig{Config: f.cfg, Nginx: *nginx, Module: *module})
+		res, err = suite.Peers(ctx, suite.PeersConfig{Config: f.cfg, Nginx: *nginx, Module: *module, SaturatedRate: *saturated,
+			Workers: *workers})
 	}
 	if res != nil && f.json {
 		if perr := printJSON(sio.out, res); err == nil {
@@ -134,7 +138,8 @@ func runRabbitFanout(ctx context.Context, args []string, sio stdio) error {
 	fs.DurationVar(&c.MaxDuration, "max-duration", suite.DefaultRabbitMaxDuration, "hard bound on the whole run")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
-	render := fs.String("render", "", "print the table of an earlier run's --json output instead of measuring")
+	render := fs.String("render", "", "print the table of an earlier run's --json output and draw its chart instead of measuring")
+	resultsDir := fs.String("results-dir", "bench/results", "directory --render draws the latency chart into")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -147,7 +152,10 @@ func runRabbitFanout(ctx context.Context, args []string, sio stdio) error {
 		if err := json.Unmarshal(raw, &res); err != nil {
 			return fmt.Errorf("%s: %w", *render, err)
 		}
-		return printReport(sio.out, *asJSON, &res)
+		if err := printReport(sio.out, *asJSON, &res); err != nil {
+			return err
+		}
+		return drawChart(sio, *resultsDir, suite.RabbitChart, suite.RabbitLatencyCDF(&res), *render)
 	}
 	c.Command = "ssegw-bench rabbit-fanout " + strings.Join(args, " ")
 	if !*quiet {
@@ -164,4 +172,20 @@ func runRabbitFanout(ctx context.Context, args []string, sio stdio) error {
 			res.Report.Expected-res.Report.Delivered, res.Report.Expected)
 	}
 	return err
+}
+
+// drawChart writes a --render chart into dir and says where on stderr; a
+// result without the chart's data (a run from before it was recorded) gets
+// no chart, and a note.
+func drawChart(sio stdio, dir, file string, c suite.Chart, from string) error {
+	path, err := suite.WriteChartFile(dir, file, c)
+	switch {
+	case err != nil:
+		return err
+	case path == "":
+		fmt.Fprintf(sio.err, "%s holds no data for %s: not drawn\n", from, file)
+	default:
+		fmt.Fprintf(sio.err, "chart: %s\n", path)
+	}
+	return nil
 }
