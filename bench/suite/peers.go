@@ -425,8 +425,13 @@ func PeersMarkdown(res *PeersResults, rel string) string {
 				f.Latency.P50, f.Latency.Max)
 		}
 		if f := r.FanoutSaturated; f != nil {
-			w("- %s fan-out %g/s: %s of %s expected deliveries, p50 %.1f ms, max %.1f ms.\n", r.Name, res.SaturatedRate, commas(f.Delivered),
-				commas(f.Expected), f.Latency.P50, f.Latency.Max)
+			w("- %s fan-out %g/s: %s of %s expected deliveries (%d streams open, %d publish errors), p50 %.1f ms, max %.1f ms; %.0f s for %d publishes.",
+				r.Name, res.SaturatedRate, commas(f.Delivered), commas(f.Expected), f.Streams, f.PublishErrors, f.Latency.P50, f.Latency.Max,
+				f.Seconds, f.Publishes)
+			if f.ServerCPU <= 0 {
+				w(" Its CPU reading went backwards (%.2f s): a worker exited during the run and the master started another, so its CPU figure is void.", f.ServerCPU)
+			}
+			w("\n")
 		}
 	}
 	w("\nnchan counts a stream ready when its 200 event-stream head arrives (`--ready-on-open`: it sends no `ready` event); the gateway when its `ready` event arrives, after the connect callback.\n\n")
@@ -449,8 +454,14 @@ func peerSaturated(res *PeersResults) [3]saturatedFigures {
 	var out [3]saturatedFigures
 	for i, r := range []*ServerRuns{res.Gateway, res.Nchan1, res.NchanN} {
 		out[i] = saturatedFigures{nan(), nan()}
-		if r != nil && r.FanoutSaturated != nil {
-			out[i] = saturatedFigures{r.FanoutSaturated.Latency.P99, r.FanoutSaturated.DeliveriesPerCPUSec}
+		if r == nil || r.FanoutSaturated == nil {
+			continue
+		}
+		if f := r.FanoutSaturated; f != nil {
+			out[i] = saturatedFigures{f.Latency.P99, f.DeliveriesPerCPUSec}
+			if f.ServerCPU <= 0 { // a worker exited and was replaced: its CPU went with it
+				out[i].perCPU = nan()
+			}
 		}
 	}
 	return out
