@@ -201,7 +201,7 @@ func (r *run) storm(ctx context.Context, cfg *StormConfig, rep *StormReport) err
 }
 
 // stormPhase opens N streams at once and waits until all N are ready (shed
-// ones come back after their retry delay) or the phase timeout.
+// ones come back after their retry delay) or failed, or the phase timeout.
 func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (StormPhase, error) {
 	ph := StormPhase{Name: name, Streams: cfg.Streams, ServerCPU: -1, ServerCPUPerStreamUS: -1, BackendCPU: -1,
 		BackendCPUPerStreamUS: -1}
@@ -226,8 +226,12 @@ func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (St
 			return false, err
 		}
 		last = cs
-		ready := cs[groupFirst].Ready - base[groupFirst].Ready + cs[groupAgain].Ready - base[groupAgain].Ready
-		return ready >= int64(cfg.Streams), nil
+		// Settled: ready, or failed for good (a connect that timed out is
+		// never retried); ending there keeps a phase with failures from
+		// timing its phase timeout instead of the server.
+		settled := cs[groupFirst].Ready - base[groupFirst].Ready + cs[groupAgain].Ready - base[groupAgain].Ready +
+			cs[groupFirst].Failed - base[groupFirst].Failed + cs[groupAgain].Failed - base[groupAgain].Failed
+		return settled >= int64(cfg.Streams), nil
 	})
 	ph.Seconds = time.Since(t0).Seconds()
 	cpu1 := readCPU(r.c.ServerPID, cfg.BackendPID)

@@ -183,31 +183,39 @@ func (s *suiteRun) peers(ctx context.Context, pc *PeersConfig, res *PeersResults
 	return s.nchanRuns(ctx, pc, pc.Workers, res.NchanN, &res.NginxConf)
 }
 
-// peerRuns runs what the peers block compares on one server: hold, fan-out
-// at the suite's rate and saturated, storm.
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// peerRuns runs what the peers block compares on one server: hold, storm
+// (on a server that holds nothing and delivers nothing: nchan still flushes
+// a saturated fan-out's backlog for tens of seconds after it), fan-out at the
+// suite's rate, fan-out saturated.
 func (s *suiteRun) peerRuns(ctx context.Context, pc *PeersConfig, t target, r *ServerRuns, readyOnOpen bool) error {
-	if err := s.holdAndFanout(ctx, t, r); err != nil {
-		return err
-	}
 	n := s.cfg.Streams
-	pubURL := cmp.Or(t.publishURL, t.control+"/internal/publish")
 	s.quiesce(ctx, t, t.backendURL)
-	s.logf("%s: saturated fanout %d streams at %g/s", t.name, n, pc.SaturatedRate)
-	fan, err := scenario.Fanout(ctx, scenario.FanoutConfig{Common: s.common(t, n, nil),
-		PublishURL: pubURL, PublishBody: t.publishTpl, PublishRate: pc.SaturatedRate, Duration: s.cfg.FanoutDuration,
-		LateStreams: s.cfg.LateStreams})
-	r.FanoutSaturated = fan
+	s.logf("%s: hold %d streams", t.name, n)
+	hold, err := scenario.Hold(ctx, scenario.HoldConfig{Common: s.common(t, n, nil), Steps: HoldSteps(n),
+		Duration: s.cfg.HoldDuration})
+	r.Hold = hold
 	if err != nil {
-		return fmt.Errorf("%s saturated fanout: %w", t.name, err)
+		return fmt.Errorf("%s hold: %w", t.name, err)
 	}
-	body := ""
-	if t.publishTpl != "" {
-		body = " --publish-body " + quoteArgs([]string{t.publishTpl})
-	}
-	s.record("fanout", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --publish-url %s%s --publish-rate %g --duration %v --late-streams %d",
-		n, s.cfg.Procs, s.cfg.Rate, pubURL, body, pc.SaturatedRate, s.cfg.FanoutDuration, s.cfg.LateStreams))
+	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --settle %v",
+		n, s.cfg.Procs, s.cfg.Rate, ints(HoldSteps(n)), s.cfg.HoldDuration, s.cfg.Settle))
 
 	s.quiesce(ctx, t, t.backendURL)
+	if err := sleepCtx(ctx, s.cfg.Settle); err != nil {
+		return err
+	}
 	s.logf("%s: storm %d streams", t.name, n)
 	sc := s.common(t, n, nil)
 	sc.Procs = min(peersStormProcs, sc.Procs)
@@ -227,6 +235,29 @@ func (s *suiteRun) peerRuns(ctx context.Context, pc *PeersConfig, t target, r *S
 		flags += " --ready-on-open"
 	}
 	s.record("storm", t, flags)
+
+	pubURL := cmp.Or(t.publishURL, t.control+"/internal/publish")
+	body := ""
+	if t.publishTpl != "" {
+		body = " --publish-body " + quoteArgs([]string{t.publishTpl})
+	}
+	for _, rate := range []float64{s.cfg.PublishRate, pc.SaturatedRate} {
+		s.quiesce(ctx, t, t.backendURL)
+		s.logf("%s: fanout %d streams at %g/s", t.name, n, rate)
+		fan, err := scenario.Fanout(ctx, scenario.FanoutConfig{Common: s.common(t, n, nil),
+			PublishURL: pubURL, PublishBody: t.publishTpl, PublishRate: rate, Duration: s.cfg.FanoutDuration,
+			LateStreams: s.cfg.LateStreams})
+		if rate == s.cfg.PublishRate {
+			r.Fanout = fan
+		} else {
+			r.FanoutSaturated = fan
+		}
+		if err != nil {
+			return fmt.Errorf("%s fanout at %g/s: %w", t.name, rate, err)
+		}
+		s.record("fanout", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --publish-url %s%s --publish-rate %g --duration %v --late-streams %d",
+			n, s.cfg.Procs, s.cfg.Rate, pubURL, body, rate, s.cfg.FanoutDuration, s.cfg.LateStreams))
+	}
 	return nil
 }
 
@@ -394,8 +425,13 @@ func PeersMarkdown(res *PeersResults, rel string) string {
 				f.Latency.P50, f.Latency.Max)
 		}
 		if f := r.FanoutSaturated; f != nil {
-			w("- %s fan-out %g/s: %s of %s expected deliveries, p50 %.1f ms, max %.1f ms.\n", r.Name, res.SaturatedRate, commas(f.Delivered),
-				commas(f.Expected), f.Latency.P50, f.Latency.Max)
+			w("- %s fan-out %g/s: %s of %s expected deliveries (%d streams open, %d publish errors), p50 %.1f ms, max %.1f ms; %.0f s for %d publishes.",
+				r.Name, res.SaturatedRate, commas(f.Delivered), commas(f.Expected), f.Streams, f.PublishErrors, f.Latency.P50, f.Latency.Max,
+				f.Seconds, f.Publishes)
+			if f.ServerCPU <= 0 {
+				w(" Its CPU reading went backwards (%.2f s): a worker exited during the run and the master started another, so its CPU figure is void.", f.ServerCPU)
+			}
+			w("\n")
 		}
 	}
 	w("\nnchan counts a stream ready when its 200 event-stream head arrives (`--ready-on-open`: it sends no `ready` event); the gateway when its `ready` event arrives, after the connect callback.\n\n")
@@ -418,8 +454,14 @@ func peerSaturated(res *PeersResults) [3]saturatedFigures {
 	var out [3]saturatedFigures
 	for i, r := range []*ServerRuns{res.Gateway, res.Nchan1, res.NchanN} {
 		out[i] = saturatedFigures{nan(), nan()}
-		if r != nil && r.FanoutSaturated != nil {
-			out[i] = saturatedFigures{r.FanoutSaturated.Latency.P99, r.FanoutSaturated.DeliveriesPerCPUSec}
+		if r == nil || r.FanoutSaturated == nil {
+			continue
+		}
+		if f := r.FanoutSaturated; f != nil {
+			out[i] = saturatedFigures{f.Latency.P99, f.DeliveriesPerCPUSec}
+			if f.ServerCPU <= 0 { // a worker exited and was replaced: its CPU went with it
+				out[i].perCPU = nan()
+			}
 		}
 	}
 	return out

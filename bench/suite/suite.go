@@ -468,10 +468,11 @@ const quiesceWait = 60 * time.Second
 // the next.
 func (s *suiteRun) quiesce(ctx context.Context, t target, backendURL string) {
 	deadline := time.Now().Add(quiesceWait)
+	if t.metricsURL == "" { // no gauge to read (nginx+nchan): wait until it stops using CPU
+		s.waitIdle(ctx, t, deadline)
+		return
+	}
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if t.metricsURL == "" {
-			return
-		}
 		open, err := procstat.ScrapeGauge(ctx, t.metricsURL, "ssegw_streams_open")
 		var st backend.Stats
 		var berr error
@@ -489,6 +490,39 @@ func (s *suiteRun) quiesce(ctx context.Context, t target, backendURL string) {
 		t.Stop()
 	}
 	s.logf("%s still busy after %v; going on", t.name, quiesceWait)
+}
+
+// idleCPU is the CPU share (of one core, over idleWindow) below which a
+// server without a gauge counts as quiet.
+const (
+	idleCPU    = 0.05
+	idleWindow = 500 * time.Millisecond
+)
+
+// waitIdle waits until the server's process tree uses less than idleCPU of a
+// core over idleWindow (a server still flushing a fan-out backlog would load
+// the next scenario), or the deadline.
+func (s *suiteRun) waitIdle(ctx context.Context, t target, deadline time.Time) {
+	prev, err := procstat.ReadTree(t.pid)
+	for err == nil && time.Now().Before(deadline) && ctx.Err() == nil {
+		tm := time.NewTimer(idleWindow)
+		select {
+		case <-ctx.Done():
+		case <-tm.C:
+		}
+		tm.Stop()
+		cur, cerr := procstat.ReadTree(t.pid)
+		if cerr != nil {
+			return
+		}
+		if (cur.CPUSeconds-prev.CPUSeconds)/idleWindow.Seconds() < idleCPU {
+			return
+		}
+		prev = cur
+	}
+	if err == nil && time.Now().After(deadline) {
+		s.logf("%s still busy after %v; going on", t.name, quiesceWait)
+	}
 }
 
 // checkUnicast compares the unicast counts with the gateway's own counter.
