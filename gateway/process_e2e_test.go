@@ -479,7 +479,7 @@ func TestDrainStopsAccepting(t *testing.T) {
 	}
 	defer s.conn.Close()
 	gw.signal(syscall.SIGTERM)
-	waitFor(t, "new connections refused", 2*time.Second, func() bool {
+	waitFor(t, "new connections refused", 5*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", gw.public, time.Second)
 		if err == nil {
 			c.Close()
