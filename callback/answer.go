@@ -130,15 +130,6 @@ func (a *answer) result() Result {
 	if len(a.phrase) > 0 && string(a.phrase) != r.Phrase {
 		r.Phrase = string(a.phrase)
 	}
-	switch {
-	case a.status >= 200 && a.status < 300:
-		r.Outcome = Accepted
-	case a.status == 400 || a.status == 401 || a.status == 403:
-		r.Outcome = Rejected
-	case a.status == 429 || a.status >= 500:
-		r.Outcome = ServerError
-	default:
-		r.Outcome = BackendError
-	}
+	r.Outcome = outcomeOf(a.status)
 	return r
 }

@@ -347,18 +347,21 @@ func isTimeout(err error) bool {
 }
 
 func classify(resp *http.Response) Result {
-	r := Result{Status: resp.StatusCode, Phrase: reasonPhrase(resp)}
+	return Result{Status: resp.StatusCode, Phrase: reasonPhrase(resp), Outcome: outcomeOf(resp.StatusCode)}
+}
+
+// outcomeOf classifies a backend's status (CONTRACT.md sections 4.1 and 5).
+func outcomeOf(status int) Outcome {
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		r.Outcome = Accepted
-	case resp.StatusCode == 400 || resp.StatusCode == 401 || resp.StatusCode == 403:
-		r.Outcome = Rejected
-	case resp.StatusCode == 429 || resp.StatusCode >= 500:
-		r.Outcome = ServerError
+	case status >= 200 && status < 300:
+		return Accepted
+	case status == 400 || status == 401 || status == 403:
+		return Rejected
+	case status == 429 || status >= 500:
+		return ServerError
 	default:
-		r.Outcome = BackendError
+		return BackendError
 	}
-	return r
 }
 
 // reasonPhrase is the text after the code on the status line, or the standard

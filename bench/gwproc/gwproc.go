@@ -70,7 +70,7 @@ type Gateway struct {
 	cmd             *exec.Cmd
 	waited          chan struct{}
 	exitErr         error
-	log             *tail
+	log             *Tail
 }
 
 // StartGateway starts exe with LISTEN_ADDR=listen, CONTROL_ADDR=control and
@@ -85,7 +85,7 @@ func (g *Gateway) start(ctx context.Context) error {
 	cmd := exec.Command(g.Exe)
 	cmd.Env = append(os.Environ(), g.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	lg := &tail{}
+	lg := &Tail{Max: logTail}
 	cmd.Stdout, cmd.Stderr = lg, lg
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrStart, g.Exe, err)
@@ -194,23 +194,26 @@ func waitReady(ctx context.Context, url string, exited <-chan struct{}) error {
 	}
 }
 
-// tail keeps the last logTail bytes written to it.
-type tail struct {
-	mu sync.Mutex
-	b  []byte
+// Tail keeps the last Max bytes written to it (a child process's output, for
+// error messages); its methods are safe for concurrent use.
+type Tail struct {
+	Max int
+	mu  sync.Mutex
+	b   []byte
 }
 
-func (t *tail) Write(p []byte) (int, error) {
+func (t *Tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.b = append(t.b, p...)
-	if len(t.b) > logTail {
-		t.b = append([]byte(nil), t.b[len(t.b)-logTail:]...)
+	if len(t.b) > t.Max {
+		t.b = append([]byte(nil), t.b[len(t.b)-t.Max:]...)
 	}
 	return len(p), nil
 }
 
-func (t *tail) String() string {
+// String is what is kept, surrounding white space trimmed.
+func (t *Tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.TrimSpace(string(t.b))

@@ -12,9 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"ssegw/bench/gwproc"
 )
 
 const (
@@ -37,31 +38,9 @@ type proc struct {
 	name     string
 	cmd      *exec.Cmd
 	announce map[string]any
-	log      *tailBuffer
+	log      *gwproc.Tail
 	waited   chan struct{}
 	waitErr  error
-}
-
-// tailBuffer keeps the last logTail bytes written to it.
-type tailBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > logTail {
-		t.b = append([]byte(nil), t.b[len(t.b)-logTail:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
 
 func newProc(name, exe string, args, env []string) *proc {
@@ -69,7 +48,7 @@ func newProc(name, exe string, args, env []string) *proc {
 	cmd.Env = append(os.Environ(), env...)
 	// The child dies with the suite even if the suite is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	p := &proc{name: name, cmd: cmd, log: &tailBuffer{}, waited: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, log: &gwproc.Tail{Max: logTail}, waited: make(chan struct{})}
 	cmd.Stderr = p.log
 	return p
 }
