@@ -3,6 +3,7 @@ package callback
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 )
 
 // parseAcceptFast reads a 2xx body the way parseAcceptBody does, without
@@ -122,7 +123,7 @@ func skipValue(b []byte, i int) int {
 			}
 		}
 	}
-	for i < len(b) && bytes.IndexByte([]byte(",}] \t\r\n"), b[i]) < 0 {
+	for i < len(b) && strings.IndexByte(",}] \t\r\n", b[i]) < 0 {
 		i++
 	}
 	return i

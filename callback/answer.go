@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
+	"strings"
 )
 
 // The common answer of a backend — a status line, a few headers, a body
@@ -107,7 +108,7 @@ func peekAnswer(br *bufio.Reader) (a answer, ok bool, err error) {
 // token reports whether b is a non-empty header name of token characters.
 func token(b []byte) bool {
 	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte(`()<>@,;:\"/[]?={}`), c) >= 0 {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
 			return false
 		}
 	}

@@ -60,7 +60,6 @@ type Gateway struct {
 	channels  channelCount
 	ctrlLn    net.Listener
 	port      *loop.Reservation // the public port, held from before the engine binds it until it has stopped
-	publicAdr string
 	engineErr chan error
 	stats     chan struct{}
 
@@ -123,7 +122,6 @@ func Start(cfg *config.Config, capacity Capacity, log *slog.Logger) (*Gateway, e
 func start(cfg *config.Config, capacity Capacity, log *slog.Logger, port *loop.Reservation) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: log, engineErr: make(chan error, 1), stats: make(chan struct{}), port: port}
 	addr := port.Addr
-	g.publicAdr = addr
 	var err error
 	if cfg.NATSURL != "" {
 		copts := cluster.Options{URL: cfg.NATSURL, Prefix: cfg.NATSSubjectPrefix,
@@ -243,7 +241,7 @@ func (g *Gateway) expireHistory() {
 }
 
 // PublicAddr is the public listener's host:port.
-func (g *Gateway) PublicAddr() string { return g.publicAdr }
+func (g *Gateway) PublicAddr() string { return g.port.Addr }
 
 // ControlAddr is the control listener's host:port.
 func (g *Gateway) ControlAddr() string { return g.ctrlLn.Addr().String() }

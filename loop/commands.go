@@ -212,18 +212,26 @@ func (ls *loopState) applyRun(ops []op, now int64) int {
 // writeFrames writes the frames of several ops to one stream in one writev.
 func (ls *loopState) writeFrames(cs *conn, ops []op) {
 	ls.iov = ls.iov[:0]
-	n := 0
 	for j := range ops {
-		b := ops[j].frame.Bytes(cs.has(fChunked))
-		ls.iov = append(ls.iov, b)
+		ls.iov = append(ls.iov, ops[j].frame.Bytes(cs.has(fChunked)))
+	}
+	ls.writeIOV(cs)
+}
+
+// writeIOV writes the frames gathered in ls.iov to cs in one writev, charged
+// as one write of the step's budget; ls.iov is empty afterwards.
+func (ls *loopState) writeIOV(cs *conn) {
+	n := 0
+	for _, b := range ls.iov {
 		n += len(b)
 	}
 	ls.budget--
-	ls.counters.events.Add(uint64(len(ops)))
+	ls.counters.events.Add(uint64(len(ls.iov)))
 	ls.counters.bytes.Add(uint64(n))
 	ls.counters.writes.Add(1)
 	_, _ = cs.c.Writev(ls.iov)
 	clear(ls.iov)
+	ls.iov = ls.iov[:0]
 	ls.afterWrite(cs)
 }
 

@@ -59,19 +59,8 @@ func (ls *loopState) writeReplayed(cs *conn, closing bool, now int64) {
 		ls.iov = ls.iov[:0]
 		return
 	}
-	n := 0
-	for _, b := range ls.iov {
-		n += len(b)
-	}
-	ls.budget--
-	ls.counters.events.Add(uint64(len(ls.iov)))
-	ls.counters.bytes.Add(uint64(n))
-	ls.counters.writes.Add(1)
 	replayedMessages.Add(len(ls.iov))
-	_, _ = cs.c.Writev(ls.iov)
-	clear(ls.iov)
-	ls.iov = ls.iov[:0]
-	ls.afterWrite(cs)
+	ls.writeIOV(cs)
 	if closing && cs.state == stStream {
 		ls.endStream(cs, ReasonServerClosed, now)
 	}
@@ -240,20 +229,20 @@ func resumePosition(r *callback.Result, pend *pending) (string, bool) {
 	return pend.lastEventID, pend.hasLastEventID
 }
 
-// startResume begins an accepted stream's resume, if it has one: a replay
-// (a setup task, counted in pend.setup) or, for a position that is not of
-// this history, the resync event at once.
 // mayResume reports whether startResume could do anything for a stream
 // accepted with r: history (or the cluster's) is on and it has bindings.
 func (ls *loopState) mayResume(r *callback.Result) bool {
 	return (ls.srv.opts.History != nil || ls.srv.opts.Resumer != nil) && len(r.Bindings) > 0
 }
 
+// startResume begins an accepted stream's resume, if it has one: a replay
+// (a setup task, counted in pend.setup) or, for a position that is not of
+// this history, the resync event at once.
 func (ls *loopState) startResume(cs *conn, pend *pending, r *callback.Result) {
-	h, rs := ls.srv.opts.History, ls.srv.opts.Resumer
-	if (h == nil && rs == nil) || len(r.Bindings) == 0 {
+	if !ls.mayResume(r) {
 		return
 	}
+	h, rs := ls.srv.opts.History, ls.srv.opts.Resumer
 	text, ok := resumePosition(r, pend)
 	if !ok {
 		return

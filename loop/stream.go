@@ -189,11 +189,7 @@ func (ls *loopState) accept(cs *conn, pend *pending, r *callback.Result, now int
 	if len(pend.ops) == 0 && pend.setup == 0 && !ls.mayResume(r) {
 		// Nothing goes between the head and `ready`: one write.
 		ls.bind(cs, r.Bindings)
-		if cs.has(fChunked) {
-			ls.writeRaw(cs, sseHeadReady1)
-		} else {
-			ls.writeRaw(cs, sseHeadReady0)
-		}
+		ls.writeFixed(cs, sseHeadReady1, sseHeadReady0)
 		ls.started(cs, now)
 		return
 	}
