@@ -101,7 +101,7 @@ func (g *Gateway) start(ctx context.Context) error {
 		g.mu.Unlock()
 		close(waited)
 	}()
-	if err := waitReady(ctx, g.ControlURL()+"/readyz", waited); err != nil {
+	if err := WaitReady(ctx, g.ControlURL()+"/readyz", waited); err != nil {
 		g.Stop()
 		return fmt.Errorf("%w: gateway %s: %v: %s", ErrStart, g.Control, err, lg)
 	}
@@ -165,8 +165,9 @@ func (g *Gateway) Restart(ctx context.Context) (time.Duration, error) {
 	return took, g.start(ctx)
 }
 
-// waitReady polls url until 200, the process's exit, ctx or StartTimeout.
-func waitReady(ctx context.Context, url string, exited <-chan struct{}) error {
+// WaitReady polls url until it answers 200, the process's exit (exited
+// closed), ctx or StartTimeout.
+func WaitReady(ctx context.Context, url string, exited <-chan struct{}) error {
 	deadline := time.Now().Add(StartTimeout)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

@@ -130,7 +130,7 @@ func Churn(ctx context.Context, cfg ChurnConfig) (*ChurnReport, error) {
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return rep, err
 	}
-	if err := sleepCtx(ctx, cfg.Settle); err != nil {
+	if err := SleepCtx(ctx, cfg.Settle); err != nil {
 		return rep, err
 	}
 	rep.End = cfg.sampleServer(ctx, 0)
@@ -167,7 +167,7 @@ func (ch *churner) run(ctx context.Context, rep *ChurnReport) error {
 			ch.sample(ctx, rep, start)
 			nextSample = nextSample.Add(ch.cfg.SampleEvery)
 		}
-		if err := sleepCtx(ctx, time.Until(at)); err != nil {
+		if err := SleepCtx(ctx, time.Until(at)); err != nil {
 			return err
 		}
 		ch.attempts++

@@ -233,14 +233,14 @@ func waitUntil(ctx context.Context, budget time.Duration, cond func() (bool, err
 		if time.Now().After(deadline) {
 			return context.DeadlineExceeded
 		}
-		if err := sleepCtx(ctx, pollInterval); err != nil {
+		if err := SleepCtx(ctx, pollInterval); err != nil {
 			return err
 		}
 	}
 }
 
-// sleepCtx waits d or until ctx ends (the bench's pacing, not a test sleep).
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// SleepCtx waits d or until ctx ends (the bench's pacing, not a test sleep).
+func SleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -266,7 +266,7 @@ func (r *run) fanout(ctx context.Context, cfg *FanoutConfig, pub *publisher, n i
 	if _, err := r.openTo(ctx, cfg.Streams); err != nil {
 		return err
 	}
-	if err := sleepCtx(ctx, cfg.Settle); err != nil {
+	if err := SleepCtx(ctx, cfg.Settle); err != nil {
 		return err
 	}
 	before, err := r.fleet.Counters()
@@ -301,7 +301,7 @@ func (r *run) publishAll(ctx context.Context, cfg *FanoutConfig, pub *publisher,
 	interval := time.Duration(float64(time.Second) / cfg.PublishRate)
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		if err := sleepCtx(ctx, time.Until(start.Add(time.Duration(i)*interval))); err != nil {
+		if err := SleepCtx(ctx, time.Until(start.Add(time.Duration(i)*interval))); err != nil {
 			return err
 		}
 		if late := cfg.LateStreams*(i+1)/n - cfg.LateStreams*i/n; late > 0 {

@@ -97,7 +97,7 @@ func (r *run) holdSteps(ctx context.Context, steps []int, rep *HoldReport) error
 		if _, err := r.openTo(ctx, k); err != nil {
 			return err
 		}
-		if err := sleepCtx(ctx, r.c.Settle); err != nil {
+		if err := SleepCtx(ctx, r.c.Settle); err != nil {
 			return err
 		}
 		cs, err := r.fleet.Counters()
@@ -118,7 +118,7 @@ func (r *run) hold(ctx context.Context, d time.Duration, rep *HoldReport) error 
 	}
 	s0 := r.c.sampleServer(ctx, before[0].Active)
 	t0 := time.Now()
-	if err := sleepCtx(ctx, d); err != nil {
+	if err := SleepCtx(ctx, d); err != nil {
 		return err
 	}
 	after, err := r.fleet.Counters()

@@ -266,7 +266,7 @@ func RabbitFanout(ctx context.Context, cfg RabbitConfig) (*RabbitReport, error) 
 		return rep, err
 	}
 	defer pub.close()
-	if err := sleepCtx(ctx, cfg.Settle); err != nil {
+	if err := SleepCtx(ctx, cfg.Settle); err != nil {
 		return rep, err
 	}
 	rep.AMQP = GatewayMemory{Target: cfg.Client.Target.String(), PID: cfg.ServerPID}
@@ -314,7 +314,7 @@ func holdPlain(ctx context.Context, cfg *RabbitConfig, rep *RabbitReport) error 
 		}
 		rep.PlainPublishes = &PublishRun{}
 	}
-	if err := sleepCtx(ctx, c.Settle); err != nil {
+	if err := SleepCtx(ctx, c.Settle); err != nil {
 		return err
 	}
 	gm.RSSEmpty = c.sampleServer(ctx, 0).RSSBytes
@@ -325,7 +325,7 @@ func holdPlain(ctx context.Context, cfg *RabbitConfig, rep *RabbitReport) error 
 	}
 	_, err = r.openReady(ctx, c.Streams, cfg.ReadyTimeout, gm)
 	if err == nil {
-		err = sleepCtx(ctx, c.Settle)
+		err = SleepCtx(ctx, c.Settle)
 	}
 	if err == nil {
 		gm.RSSReady = c.sampleServer(ctx, gm.Streams).RSSBytes
@@ -396,7 +396,7 @@ func (r *run) rabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPublisher,
 	if err != nil {
 		return err
 	}
-	if err := sleepCtx(ctx, cfg.Settle); err != nil {
+	if err := SleepCtx(ctx, cfg.Settle); err != nil {
 		return err
 	}
 	sr := cfg.sampleServer(ctx, rep.AMQP.Streams)
@@ -447,7 +447,7 @@ func (r *run) publishSeries(ctx context.Context, cfg *RabbitConfig, send func(co
 	t0 := time.Now()
 	got := before[0].Events
 	for i := 0; i < cfg.Publishes; i++ {
-		if err := sleepCtx(ctx, time.Until(t0.Add(time.Duration(i)*interval))); err != nil {
+		if err := SleepCtx(ctx, time.Until(t0.Add(time.Duration(i)*interval))); err != nil {
 			return s0, err
 		}
 		r.setStatus(fmt.Sprintf("publish %d/%d", i+1, cfg.Publishes))
@@ -512,7 +512,7 @@ func (r *run) publishRabbit(ctx context.Context, cfg *RabbitConfig, pub *amqpPub
 		b.AfterPublishes = cfg.Broker.sample(ctx, &b.Error)
 		if cfg.BrokerIdle > 0 {
 			r.setStatus("broker idle")
-			if err := sleepCtx(ctx, time.Until(t.Add(cfg.BrokerIdle))); err != nil {
+			if err := SleepCtx(ctx, time.Until(t.Add(cfg.BrokerIdle))); err != nil {
 				return err
 			}
 			b.IdleSeconds = time.Since(t).Seconds()

@@ -404,7 +404,7 @@ func (r *run) resume(ctx context.Context, cfg *ResumeConfig, control string, res
 	if !ph.AllReady {
 		return fmt.Errorf("%w: %d of %d streams ready", ErrOpenStuck, ph.Ready, ph.Streams)
 	}
-	if err := sleepCtx(ctx, cfg.Settle); err != nil {
+	if err := SleepCtx(ctx, cfg.Settle); err != nil {
 		return err
 	}
 	res.RSSConnected = r.c.sampleServer(ctx, int64(cfg.Streams)).RSSBytes
@@ -427,7 +427,7 @@ func (r *run) resume(ctx context.Context, cfg *ResumeConfig, control string, res
 	}
 	defer stopPub()
 	r.setStatus("publishing")
-	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
+	if err := SleepCtx(ctx, cfg.Warmup); err != nil {
 		return err
 	}
 	rp0, _ := r.c.scrape(ctx, replayedMessagesMetric)
@@ -438,7 +438,7 @@ func (r *run) resume(ctx context.Context, cfg *ResumeConfig, control string, res
 			return err
 		}
 	}
-	if err := sleepCtx(ctx, cfg.Away); err != nil {
+	if err := SleepCtx(ctx, cfg.Away); err != nil {
 		return err
 	}
 	ph, err = r.stormPhase(ctx, storm, "reconnect")
@@ -453,7 +453,7 @@ func (r *run) resume(ctx context.Context, cfg *ResumeConfig, control string, res
 		res.ReplayedPerSec = res.ServerReplayed / ph.Seconds
 	}
 	r.setStatus("tail")
-	if err := sleepCtx(ctx, cfg.Tail); err != nil {
+	if err := SleepCtx(ctx, cfg.Tail); err != nil {
 		return err
 	}
 	stopPub()
@@ -464,7 +464,7 @@ func (r *run) resume(ctx context.Context, cfg *ResumeConfig, control string, res
 	if err != nil {
 		return err
 	}
-	if err := sleepCtx(ctx, cfg.Settle); err != nil {
+	if err := SleepCtx(ctx, cfg.Settle); err != nil {
 		return err
 	}
 	s1 := r.c.sampleServer(ctx, int64(cfg.Streams))

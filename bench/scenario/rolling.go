@@ -228,7 +228,7 @@ func (r *run) rolling(ctx context.Context, cfg *RollingConfig, gws []*resumeGate
 	// Gateway i is restarted at (i+1)/(n+1) of the publishing time.
 	for i, g := range gws {
 		at := t0.Add(cfg.Duration * time.Duration(i+1) / time.Duration(len(gws)+1))
-		if err := sleepCtx(ctx, time.Until(at)); err != nil {
+		if err := SleepCtx(ctx, time.Until(at)); err != nil {
 			return err
 		}
 		r.setStatus(fmt.Sprintf("restarting gateway %d", i))

@@ -177,7 +177,7 @@ func (r *run) storm(ctx context.Context, cfg *StormConfig, rep *StormReport) err
 		return err
 	}
 	if cfg.Reconnect {
-		if err := sleepCtx(ctx, cfg.Settle); err != nil {
+		if err := SleepCtx(ctx, cfg.Settle); err != nil {
 			return err
 		}
 		// All N close at once (the gateway sees N disconnects) and reconnect.

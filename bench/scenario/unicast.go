@@ -187,7 +187,7 @@ func (r *run) unicast(ctx context.Context, cfg *UnicastConfig, rep *UnicastRepor
 		return ErrNoTokens
 	}
 	rep.Tokens = len(tokens)
-	if err := sleepCtx(ctx, cfg.Settle); err != nil {
+	if err := SleepCtx(ctx, cfg.Settle); err != nil {
 		return err
 	}
 	before, err := r.fleet.Counters()
@@ -217,7 +217,7 @@ func (r *run) unicast(ctx context.Context, cfg *UnicastConfig, rep *UnicastRepor
 	}
 	// Duplicates would arrive after the last expected delivery: give them a
 	// moment (the settle pause) before the final count.
-	if err := sleepCtx(ctx, min(cfg.Settle, time.Second)); err != nil {
+	if err := SleepCtx(ctx, min(cfg.Settle, time.Second)); err != nil {
 		return err
 	}
 	if after, err = r.fleet.Counters(); err != nil {

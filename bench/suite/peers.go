@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ssegw/bench/fleet"
+	"ssegw/bench/gwproc"
 	"ssegw/bench/scenario"
 )
 
@@ -183,37 +184,18 @@ func (s *suiteRun) peers(ctx context.Context, pc *PeersConfig, res *PeersResults
 	return s.nchanRuns(ctx, pc, pc.Workers, res.NchanN, &res.NginxConf)
 }
 
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // peerRuns runs what the peers block compares on one server: hold, storm
 // (on a server that holds nothing and delivers nothing: nchan still flushes
 // a saturated fan-out's backlog for tens of seconds after it), fan-out at the
 // suite's rate, fan-out saturated.
 func (s *suiteRun) peerRuns(ctx context.Context, pc *PeersConfig, t target, r *ServerRuns, readyOnOpen bool) error {
 	n := s.cfg.Streams
-	s.quiesce(ctx, t, t.backendURL)
-	s.logf("%s: hold %d streams", t.name, n)
-	hold, err := scenario.Hold(ctx, scenario.HoldConfig{Common: s.common(t, n, nil), Steps: HoldSteps(n),
-		Duration: s.cfg.HoldDuration})
-	r.Hold = hold
-	if err != nil {
-		return fmt.Errorf("%s hold: %w", t.name, err)
+	if err := s.hold(ctx, t, r); err != nil {
+		return err
 	}
-	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --settle %v",
-		n, s.cfg.Procs, s.cfg.Rate, ints(HoldSteps(n)), s.cfg.HoldDuration, s.cfg.Settle))
 
 	s.quiesce(ctx, t, t.backendURL)
-	if err := sleepCtx(ctx, s.cfg.Settle); err != nil {
+	if err := scenario.SleepCtx(ctx, s.cfg.Settle); err != nil {
 		return err
 	}
 	s.logf("%s: storm %d streams", t.name, n)
@@ -322,7 +304,7 @@ func (s *suiteRun) nchanRuns(ctx context.Context, pc *PeersConfig, workers int, 
 		return err
 	}
 	defer ng.stop() // the master, by its PID; it stops its workers
-	if err := waitHTTP(ctx, "http://"+pub+"/healthz", ng.waited); err != nil {
+	if err := gwproc.WaitReady(ctx, "http://"+pub+"/healthz", ng.waited); err != nil {
 		errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		return fmt.Errorf("%w: nginx: %v: %s %s", ErrStart, err, ng.log, errLog)
 	}

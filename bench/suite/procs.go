@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -155,39 +154,11 @@ func startGateway(ctx context.Context, exe, callbackURL string, heartbeatSeconds
 	if err := g.start(); err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, "http://"+control+"/readyz", g.waited); err != nil {
+	if err := gwproc.WaitReady(ctx, "http://"+control+"/readyz", g.waited); err != nil {
 		g.stop()
 		return nil, fmt.Errorf("%w: gateway: %v: %s", ErrStart, err, g.log)
 	}
 	return g, nil
-}
-
-// waitHTTP polls url until it answers 200, the child exits, or startTimeout.
-func waitHTTP(ctx context.Context, url string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(startTimeout)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready in %v (last error %v)", url, startTimeout, err)
-		}
-		t := time.NewTimer(pollInterval)
-		select {
-		case <-exited:
-			t.Stop()
-			return errors.New("exited")
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }
 
 // pollInterval is how often start waits re-check.

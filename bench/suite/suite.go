@@ -329,9 +329,10 @@ func (s *suiteRun) holdAndFanoutAt(ctx context.Context, t target, r *ServerRuns,
 	return s.holdAndFanout(ctx, t, r)
 }
 
-func (s *suiteRun) holdAndFanout(ctx context.Context, t target, r *ServerRuns) error {
+// hold runs the hold scenario on a quiet server into r.Hold, and records its
+// command.
+func (s *suiteRun) hold(ctx context.Context, t target, r *ServerRuns) error {
 	n := s.cfg.Streams
-	pubURL := cmp.Or(t.publishURL, t.control+"/internal/publish")
 	s.quiesce(ctx, t, t.backendURL)
 	s.logf("%s: hold %d streams", t.name, n)
 	hold, err := scenario.Hold(ctx, scenario.HoldConfig{Common: s.common(t, n, nil), Steps: HoldSteps(n),
@@ -342,6 +343,15 @@ func (s *suiteRun) holdAndFanout(ctx context.Context, t target, r *ServerRuns) e
 	}
 	s.record("hold", t, fmt.Sprintf("--streams %d --procs %d --rate %.0f --steps %s --duration %v --settle %v",
 		n, s.cfg.Procs, s.cfg.Rate, ints(HoldSteps(n)), s.cfg.HoldDuration, s.cfg.Settle))
+	return nil
+}
+
+func (s *suiteRun) holdAndFanout(ctx context.Context, t target, r *ServerRuns) error {
+	n := s.cfg.Streams
+	pubURL := cmp.Or(t.publishURL, t.control+"/internal/publish")
+	if err := s.hold(ctx, t, r); err != nil {
+		return err
+	}
 	s.quiesce(ctx, t, t.backendURL)
 	s.logf("%s: fanout %d streams", t.name, n)
 	fan, err := scenario.Fanout(ctx, scenario.FanoutConfig{Common: s.common(t, n, nil),
