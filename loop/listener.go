@@ -21,9 +21,9 @@ import (
 // fatal, so the listeners cannot be shut down under it. Instead each
 // listening socket of the public address (one per loop, SO_REUSEPORT) is
 // found among the process's descriptors and its descriptor number is pointed
-// at a fresh socket that never listens (dup3 replaces it atomically): the
-// listening socket is closed, which takes it out of gnet's epoll set, and
-// gnet's later close at Stop closes the stand-in. Connections still in the
+// at a stand-in socket that never gets a connection (standIn; dup3 replaces
+// it atomically): the listening socket is closed, which takes it out of
+// gnet's epoll set, and gnet's later close at Stop closes the stand-in. Connections still in the
 // closed socket's accept queue are reset by the kernel; their clients retry.
 // It returns how many listeners it closed.
 func (s *Server) stopAccepting() int {
@@ -48,7 +48,7 @@ func (s *Server) stopAccepting() int {
 		if err != nil || !isListenerOf(fd, want) {
 			continue
 		}
-		stand, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		stand, err := standIn()
 		if err != nil {
 			continue
 		}
@@ -58,6 +58,30 @@ func (s *Server) stopAccepting() int {
 		_ = unix.Close(stand)
 	}
 	return closed
+}
+
+// standIn is the socket a closed listener's descriptor is pointed at: a
+// non-blocking, listening Unix socket under an autobound abstract name that
+// nobody knows, so no connection ever arrives and accept says EAGAIN. gnet
+// may already hold a readable event of the closed listener from the same
+// epoll_wait: its accept then meets the stand-in, and any error but EAGAIN
+// (a socket that does not listen answers EINVAL) would end the event loop,
+// and with it the drain.
+func standIn() (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	// An empty name binds the socket to a fresh abstract address.
+	if err := unix.Bind(fd, &unix.SockaddrUnix{}); err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	if err := unix.Listen(fd, 1); err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // isListenerOf reports whether fd is a listening TCP socket bound to want.

@@ -3,9 +3,15 @@ package loop
 import (
 	"errors"
 	"net"
+	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestReservePortHoldsThePort: a reserved port 0 gets a concrete port that
@@ -66,5 +72,51 @@ func TestReservePortTaken(t *testing.T) {
 	}
 	if _, err := ReservePort("127.0.0.1:notaport"); err == nil {
 		t.Fatal("bad port accepted")
+	}
+}
+
+// TestStopAcceptingLeavesAWouldBlock: once the drain has closed the public
+// listeners, accept on their descriptors — what gnet does with a readable
+// event it already took from epoll — says EAGAIN, which gnet ignores, not an
+// error that would end its event loop (a stand-in that does not listen says
+// EINVAL); and new connections are refused.
+func TestStopAcceptingLeavesAWouldBlock(t *testing.T) {
+	r, err := ReservePort("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s := New(Options{Addr: r.Addr, EventLoops: 2})
+	done := make(chan error, 1)
+	go func() { done <- s.Run() }()
+	<-s.Booted()
+	defer func() { _ = s.Stop(t.Context()); <-done }()
+	want := netip.MustParseAddrPort(r.Addr)
+	var fds []int
+	end := time.Now().Add(5 * time.Second)
+	for len(fds) < 2 { // gnet binds the second loop's listener after OnBoot
+		if time.Now().After(end) {
+			t.Fatalf("listeners found: %v", fds)
+		}
+		fds = fds[:0]
+		ents, _ := os.ReadDir("/proc/self/fd")
+		for _, e := range ents {
+			if fd, err := strconv.Atoi(e.Name()); err == nil && isListenerOf(fd, want) {
+				fds = append(fds, fd)
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := s.stopAccepting(); n != 2 {
+		t.Fatalf("closed %d listeners, want 2", n)
+	}
+	for _, fd := range fds {
+		if _, _, err := unix.Accept(fd); err != unix.EAGAIN {
+			t.Fatalf("accept on closed listener %d: %v, want EAGAIN", fd, err)
+		}
+	}
+	if c, err := net.Dial("tcp", r.Addr); err == nil {
+		c.Close()
+		t.Fatal("a connection after the listeners closed")
 	}
 }
