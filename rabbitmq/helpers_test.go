@@ -388,10 +388,16 @@ func steadyGoroutines(t testing.TB) int {
 // returns it.
 func goroutines(t testing.TB, want int) int {
 	t.Helper()
-	var n int
-	waitFor(t, fmt.Sprintf("goroutines back to %d", want), waitLong, func() bool {
-		n = runtime.NumGoroutine()
-		return n <= want
-	})
-	return n
+	end := time.Now().Add(waitLong)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= want {
+			return n
+		}
+		if time.Now().After(end) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("timed out after %v waiting for goroutines back to %d (%d); stacks:\n%s", waitLong, want, n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
