@@ -30,8 +30,8 @@ const (
 	peersResultsJSON = "peers.json"
 )
 
-// peersCharts are the peers run's charts: the gateway and nginx+nchan as
-// deployed, measured in the same run.
+// peersCharts are the peers run's charts: the gateway and nginx+nchan (as
+// deployed, and tuned), measured in the same run.
 var peersCharts = []chartSpec[*PeersResults]{
 	{"peers-memory-per-stream.svg", "peers: memory per stream", func(r *PeersResults) Chart {
 		return memoryChartOf("Peers: server memory per idle stream (hold steps)", r.servers())
@@ -50,9 +50,12 @@ type PeersConfig struct {
 	// DefaultSaturatedRate): more than any of the servers delivers to N
 	// streams, so deliveries per CPU-second are at their ceiling.
 	SaturatedRate float64
-	// Workers is nginx's worker count in its per-core configuration (0: the
+	// Workers is nginx's worker count in its per-core configurations (0: the
 	// machine's cores).
 	Workers int
+	// NoTuned skips the tuned nginx+nchan run (Workers workers, listen
+	// backlog 4096, multi_accept on).
+	NoTuned bool
 }
 
 // DefaultSaturatedRate is the peers run's saturated publish rate (issue 6's
@@ -60,8 +63,11 @@ type PeersConfig struct {
 const DefaultSaturatedRate = 20
 
 // PeersResults is one peers run: the gateway (with its callback backend)
-// and nginx+nchan as deployed, master + 1 worker and master + one worker per
-// core, under the same load.
+// and nginx+nchan as Debian deploys it (listen backlog 511, multi_accept
+// off), master + 1 worker and master + one worker per core, then nchan's
+// best configuration, master + one worker per core with a listen backlog of
+// 4096 on the subscriber port and multi_accept on (NchanTuned; nil in a run
+// without it, or from before it), all under the same load.
 type PeersResults struct {
 	Machine       Machine     `json:"machine"`
 	Started       time.Time   `json:"started"`
@@ -70,18 +76,19 @@ type PeersResults struct {
 	SaturatedRate float64     `json:"saturated_rate"`
 	Workers       int         `json:"nginx_workers_per_core"`
 	NginxVersion  string      `json:"nginx_version"`
-	NginxConf     string      `json:"nginx_conf"` // the per-core one; the other differs in worker_processes only
+	NginxConf     string      `json:"nginx_conf"` // the per-core one; 1 worker differs in worker_processes, tuned in backlog and multi_accept
 	Command       string      `json:"command"`
 	Commands      []string    `json:"commands"`
 	Gateway       *ServerRuns `json:"gateway"`
 	Nchan1        *ServerRuns `json:"nchan_1_worker"`
 	NchanN        *ServerRuns `json:"nchan_workers_per_core"`
+	NchanTuned    *ServerRuns `json:"nchan_tuned"`
 }
 
 // servers are the runs in table order.
 func (r *PeersResults) servers() []*ServerRuns {
 	var out []*ServerRuns
-	for _, s := range []*ServerRuns{r.Gateway, r.Nchan1, r.NchanN} {
+	for _, s := range []*ServerRuns{r.Gateway, r.Nchan1, r.NchanN, r.NchanTuned} {
 		if s != nil {
 			out = append(out, s)
 		}
@@ -92,14 +99,16 @@ func (r *PeersResults) servers() []*ServerRuns {
 // nchanConf is the nginx configuration as nchan is deployed: a master
 // process (its PID is the one sampled; procstat sums its workers) and
 // {{WORKERS}} workers, loopback only, subscribers at /sub/<channel> as
-// EventSource, publisher at /pub/<channel> on another port.
+// EventSource, publisher at /pub/<channel> on another port. {{MULTI}} and
+// {{BACKLOG}} are empty as Debian deploys it (multi_accept off, listen
+// backlog 511), nchanTunedMulti and nchanTunedBacklog in the tuned run.
 const nchanConf = `load_module {{MODULE}};
 daemon off;
 worker_processes {{WORKERS}};
 worker_rlimit_nofile {{FILES}};
 error_log {{DIR}}/error.log warn;
 pid {{DIR}}/nginx.pid;
-events { worker_connections {{FILES}}; }
+events { worker_connections {{FILES}};{{MULTI}} }
 http {
   access_log off;
   client_body_temp_path {{DIR}}/body;
@@ -108,7 +117,7 @@ http {
   uwsgi_temp_path {{DIR}}/uwsgi;
   scgi_temp_path {{DIR}}/scgi;
   server {
-    listen {{SUB}};
+    listen {{SUB}}{{BACKLOG}};
     location ~ ^/sub/(\w+)$ {
       nchan_subscriber eventsource;
       nchan_channel_id $1;
@@ -129,9 +138,34 @@ http {
 }
 `
 
+// nchanTunedBacklog and nchanTunedMulti are what the tuned run adds to
+// nchanConf (nchan's best configuration for the storm): with Debian's listen
+// backlog (511) and one accept per wakeup, the storm's connects overflow
+// nginx's listen queue and the dropped SYNs wait 1 s, 3 s, ... to be
+// retried; with these it does not overflow (bench/scripts/nchan-storm.sh
+// measured it by hand).
+const (
+	nchanTunedBacklog = " backlog=4096"
+	nchanTunedMulti   = " multi_accept on;"
+)
+
+// nchanConfig is nchanConf filled in: nginx's files under dir, subscribers
+// on sub, the publisher on pub, EventSource pings every ping seconds; tuned
+// adds nchanTunedBacklog and nchanTunedMulti.
+func nchanConfig(module, dir, sub, pub string, workers, ping int, tuned bool) string {
+	backlog, multi := "", ""
+	if tuned {
+		backlog, multi = nchanTunedBacklog, nchanTunedMulti
+	}
+	return strings.NewReplacer("{{MODULE}}", module, "{{DIR}}", dir, "{{SUB}}", sub, "{{PUB}}", pub,
+		"{{WORKERS}}", fmt.Sprint(workers), "{{FILES}}", fmt.Sprint(nginxFiles), "{{PING}}", fmt.Sprint(ping),
+		"{{BACKLOG}}", backlog, "{{MULTI}}", multi).Replace(nchanConf)
+}
+
 // Peers runs hold, fan-out (1/s and saturated) and storm against the
-// gateway and nginx+nchan (master + 1 worker, master + one per core), and
-// regenerates the peers block of cfg.Out.
+// gateway and nginx+nchan (master + 1 worker, master + one per core, and
+// master + one per core tuned unless pc.NoTuned), and regenerates the peers
+// block of cfg.Out.
 func Peers(ctx context.Context, pc PeersConfig) (*PeersResults, error) {
 	cfg := &pc.Config
 	if err := cfg.defaults(); err != nil {
@@ -160,6 +194,9 @@ func Peers(ctx context.Context, pc PeersConfig) (*PeersResults, error) {
 		SaturatedRate: pc.SaturatedRate, Workers: pc.Workers,
 		Gateway: &ServerRuns{Name: "gateway"}, Nchan1: &ServerRuns{Name: "nginx+nchan, 1 worker"},
 		NchanN: &ServerRuns{Name: fmt.Sprintf("nginx+nchan, %d workers", pc.Workers)}}
+	if !pc.NoTuned {
+		res.NchanTuned = &ServerRuns{Name: fmt.Sprintf("nginx+nchan, %d workers, tuned", pc.Workers)}
+	}
 	if out, err := runOutput(pc.Nginx, "-v"); err == nil {
 		res.NginxVersion = strings.TrimSpace(out)
 	}
@@ -175,13 +212,19 @@ func Peers(ctx context.Context, pc PeersConfig) (*PeersResults, error) {
 }
 
 func (s *suiteRun) peers(ctx context.Context, pc *PeersConfig, res *PeersResults) error {
-	if err := s.nchanRuns(ctx, pc, 1, res.Nchan1, nil); err != nil {
+	if err := s.nchanRuns(ctx, pc, 1, false, res.Nchan1, nil); err != nil {
 		return err
 	}
 	if err := s.gatewayPeer(ctx, pc, res.Gateway); err != nil {
 		return err
 	}
-	return s.nchanRuns(ctx, pc, pc.Workers, res.NchanN, &res.NginxConf)
+	if err := s.nchanRuns(ctx, pc, pc.Workers, false, res.NchanN, &res.NginxConf); err != nil {
+		return err
+	}
+	if res.NchanTuned == nil {
+		return nil
+	}
+	return s.nchanRuns(ctx, pc, pc.Workers, true, res.NchanTuned, nil)
 }
 
 // peerRuns runs what the peers block compares on one server: hold, storm
@@ -271,9 +314,10 @@ func (s *suiteRun) gatewayPeer(ctx context.Context, pc *PeersConfig, r *ServerRu
 	return s.peerRuns(ctx, pc, t, r, false)
 }
 
-// nchanRuns starts nginx+nchan with workers workers and runs the peers
-// scenarios against it.
-func (s *suiteRun) nchanRuns(ctx context.Context, pc *PeersConfig, workers int, r *ServerRuns, confOut *string) error {
+// nchanRuns starts nginx+nchan with workers workers (tuned: with a listen
+// backlog of 4096 and multi_accept on) and runs the peers scenarios against
+// it.
+func (s *suiteRun) nchanRuns(ctx context.Context, pc *PeersConfig, workers int, tuned bool, r *ServerRuns, confOut *string) error {
 	cfg := s.cfg
 	dir, err := os.MkdirTemp("", "ssegw-bench-nchan-")
 	if err != nil {
@@ -288,9 +332,7 @@ func (s *suiteRun) nchanRuns(ctx context.Context, pc *PeersConfig, workers int, 
 	if err != nil {
 		return err
 	}
-	conf := strings.NewReplacer("{{MODULE}}", pc.Module, "{{DIR}}", dir, "{{SUB}}", sub, "{{PUB}}", pub,
-		"{{WORKERS}}", fmt.Sprint(workers), "{{FILES}}", fmt.Sprint(nginxFiles),
-		"{{PING}}", fmt.Sprint(max(1, int(cfg.Heartbeat/time.Second)))).Replace(nchanConf)
+	conf := nchanConfig(pc.Module, dir, sub, pub, workers, max(1, int(cfg.Heartbeat/time.Second)), tuned)
 	if confOut != nil {
 		*confOut = conf
 	}
@@ -308,7 +350,11 @@ func (s *suiteRun) nchanRuns(ctx context.Context, pc *PeersConfig, workers int, 
 		errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		return fmt.Errorf("%w: nginx: %v: %s %s", ErrStart, err, ng.log, errLog)
 	}
-	s.res.Commands = append(s.res.Commands, fmt.Sprintf("nginx -p %s -c %s   # the config below, worker_processes %d", dir, confPath, workers))
+	note := ""
+	if tuned {
+		note = ", tuned"
+	}
+	s.res.Commands = append(s.res.Commands, fmt.Sprintf("nginx -p %s -c %s   # the config below, worker_processes %d%s", dir, confPath, workers, note))
 	t := target{name: r.Name, stream: netip.MustParseAddrPort(sub), control: "http://" + pub, pid: ng.PID(),
 		path: "/sub/" + channel, publishURL: "http://" + pub + "/pub/" + channel, publishTpl: "{{.Data}}"}
 	return s.peerRuns(ctx, pc, t, r, true)
@@ -357,34 +403,54 @@ func RenderPeers(cfg Config, from string) (*PeersResults, error) {
 
 // PeersMarkdown renders the peers block.
 func PeersMarkdown(res *PeersResults, rel string) string {
-	g, n1, nn := FiguresOf(res.Gateway), FiguresOf(res.Nchan1), FiguresOf(res.NchanN)
-	ps := peerSaturated(res)
+	cols := peerColumns(res)
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("_Generated by `ssegw-bench peers` (`make bench-peers`); do not edit by hand between the peers markers._\n\n")
-	w("- Machine: %s, %d cores, Linux %s; %s (Debian package, nchan module from libnginx-mod-nchan) as deployed: a master process and 1 worker, then a master and %d workers (one per core); CPU and RSS summed over nginx's process tree. EventSource ping / heartbeat every 1 s on every server\n",
+	w("- Machine: %s, %d cores, Linux %s; %s (Debian package, nchan module from libnginx-mod-nchan) as deployed: a master process and 1 worker, then a master and %d workers (one per core)",
 		res.Machine.CPU, res.Machine.Cores, res.Machine.Kernel, res.NginxVersion, res.Workers)
-	w("- The gateway calls the bench backend for every connect (and disconnect); the backend's CPU is not in the gateway's and is shown apart\n")
-	w("- Date: %s; took %.0f s; %s streams; every server measured in the same run under the same load (nchan 1 worker, gateway, nchan %d workers)\n\n",
-		res.Started.Format("2006-01-02 15:04 MST"), res.Seconds, commas(int64(res.Streams)), res.Workers)
-	nName := fmt.Sprintf("nchan, %d workers", res.Workers)
-	w("| figure | gateway | nchan, 1 worker | %s | gateway / nchan's best |\n|---|---:|---:|---:|---:|\n", nName)
-	row := func(name string, a, b, c float64, unit string, lowerBetter bool) {
-		best := bestOf(b, c, lowerBetter)
-		w("| %s | %s | %s | %s | %s |\n", name, fmtNum(a, unit), fmtNum(b, unit), fmtNum(c, unit), ratio(a, best))
+	if res.NchanTuned != nil {
+		w(", both with Debian's defaults (listen backlog 511, `multi_accept off`); then nchan's best configuration, \"tuned\": %d workers, `listen ... backlog=4096` on the subscriber port and `multi_accept on` (no listen queue overflow in the storm)",
+			res.Workers)
 	}
-	row("RSS per idle stream, slope N/3→N", g.RSSPerStream, n1.RSSPerStream, nn.RSSPerStream, " B", true)
-	row("server CPU, N idle streams, 1 s heartbeat (% of one core)", g.HoldCPUPct, n1.HoldCPUPct, nn.HoldCPUPct, " %", true)
-	row("publish to N subscribers, 1/s: delivery latency p99", g.FanoutP99, n1.FanoutP99, nn.FanoutP99, " ms", true)
-	row("fan-out deliveries per server CPU-second, 1/s", g.DeliveriesPerCPUSec, n1.DeliveriesPerCPUSec, nn.DeliveriesPerCPUSec, "", false)
-	row(fmt.Sprintf("publish at %g/s (saturated): delivery latency p99", res.SaturatedRate), ps[0].p99, ps[1].p99, ps[2].p99, " ms", true)
-	row(fmt.Sprintf("fan-out deliveries per server CPU-second, %g/s", res.SaturatedRate), ps[0].perCPU, ps[1].perCPU, ps[2].perCPU, "", false)
-	row("accept latency p99 while a fan-out runs (1/s)", g.AcceptP99, n1.AcceptP99, nn.AcceptP99, " ms", true)
-	row("streams set up per second (storm, connect phase)", g.StreamsPerSec, n1.StreamsPerSec, nn.StreamsPerSec, "/s", false)
-	row("server CPU per stream set up (connect phase; gateway: callback included, backend excluded)", g.StormCPUPerStreamUS, n1.StormCPUPerStreamUS, nn.StormCPUPerStreamUS, " µs", true)
+	w("; CPU and RSS summed over nginx's process tree. EventSource ping / heartbeat every 1 s on every server\n")
+	w("- The gateway calls the bench backend for every connect (and disconnect); the backend's CPU is not in the gateway's and is shown apart\n")
+	order := fmt.Sprintf("nchan 1 worker, gateway, nchan %d workers", res.Workers)
+	if res.NchanTuned != nil {
+		order += fmt.Sprintf(", nchan %d workers tuned", res.Workers)
+	}
+	w("- Date: %s; took %.0f s; %s streams; every server measured in the same run under the same load (%s)\n\n",
+		res.Started.Format("2006-01-02 15:04 MST"), res.Seconds, commas(int64(res.Streams)), order)
+	w("| figure |")
+	for _, c := range cols {
+		w(" %s |", c.head)
+	}
+	w(" gateway / nchan's best |\n|---|%s---:|\n", strings.Repeat("---:|", len(cols)))
+	// row writes figure v of every column and the gateway's ratio to the
+	// best nchan column's (lowest or highest, per figure).
+	row := func(name, unit string, lowerBetter bool, v func(peerColumn) float64) {
+		w("| %s |", name)
+		for _, c := range cols {
+			w(" %s |", fmtNum(v(c), unit))
+		}
+		w(" %s |\n", ratio(v(cols[0]), bestNchan(cols, lowerBetter, v)))
+	}
+	row("RSS per idle stream, slope N/3→N", " B", true, func(c peerColumn) float64 { return c.f.RSSPerStream })
+	row("server CPU, N idle streams, 1 s heartbeat (% of one core)", " %", true, func(c peerColumn) float64 { return c.f.HoldCPUPct })
+	row("publish to N subscribers, 1/s: delivery latency p99", " ms", true, func(c peerColumn) float64 { return c.f.FanoutP99 })
+	row("fan-out deliveries per server CPU-second, 1/s", "", false, func(c peerColumn) float64 { return c.f.DeliveriesPerCPUSec })
+	row(fmt.Sprintf("publish at %g/s (saturated): delivery latency p99", res.SaturatedRate), " ms", true,
+		func(c peerColumn) float64 { return c.sat.p99 })
+	row(fmt.Sprintf("fan-out deliveries per server CPU-second, %g/s", res.SaturatedRate), "", false,
+		func(c peerColumn) float64 { return c.sat.perCPU })
+	row("accept latency p99 while a fan-out runs (1/s)", " ms", true, func(c peerColumn) float64 { return c.f.AcceptP99 })
+	stormRate := func(c peerColumn) float64 { return c.f.StreamsPerSec }
+	stormCPU := func(c peerColumn) float64 { return c.f.StormCPUPerStreamUS }
+	row("streams set up per second (storm, connect phase)", "/s", false, stormRate)
+	row("server CPU per stream set up (connect phase; gateway: callback included, backend excluded)", " µs", true, stormCPU)
 	w("\n")
-	bestCPU := bestOf(n1.StormCPUPerStreamUS, nn.StormCPUPerStreamUS, true)
-	bestRate := bestOf(n1.StreamsPerSec, nn.StreamsPerSec, false)
+	g := cols[0].f
+	bestCPU, bestRate := bestNchan(cols, true, stormCPU), bestNchan(cols, false, stormRate)
 	if !math.IsNaN(bestCPU) && !math.IsNaN(g.StormCPUPerStreamUS) {
 		w("Issue 18's targets in this run: CPU per stream set up ≤ 1.2× nchan's best (%s, gateway %s): **%s**; streams/s ≥ nchan's best (%s/s, gateway %s/s): **%s**.\n\n",
 			fmtNum(bestCPU, " µs"), fmtNum(g.StormCPUPerStreamUS, " µs"), metOrMissed(g.StormCPUPerStreamUS <= 1.2*bestCPU),
@@ -424,42 +490,73 @@ func PeersMarkdown(res *PeersResults, rel string) string {
 	}
 	w("```\n")
 	if res.NginxConf != "" {
-		w("\nnginx.conf (written to a temporary directory; the 1-worker run differs only in `worker_processes 1`):\n\n```nginx\n%s```\n", res.NginxConf)
+		w("\nnginx.conf (written to a temporary directory; the 1-worker run differs only in `worker_processes 1`")
+		if res.NchanTuned != nil {
+			w(", the tuned run only in `listen ...%s;` on the subscriber port (the first server) and `%s` in `events`",
+				nchanTunedBacklog, strings.TrimSpace(nchanTunedMulti))
+		}
+		w("):\n\n```nginx\n%s```\n", res.NginxConf)
 	}
 	return b.String()
+}
+
+// peerColumn is one server's column of the peers table.
+type peerColumn struct {
+	head string
+	f    Figures
+	sat  saturatedFigures
+}
+
+// peerColumns are the peers table's columns: the gateway, nchan with 1
+// worker and with one per core (a dash where not measured), then nchan tuned
+// only if it ran (a run without it, or from before it, has none).
+func peerColumns(res *PeersResults) []peerColumn {
+	col := func(head string, r *ServerRuns) peerColumn { return peerColumn{head, FiguresOf(r), saturatedOf(r)} }
+	cols := []peerColumn{col("gateway", res.Gateway), col("nchan, 1 worker", res.Nchan1),
+		col(fmt.Sprintf("nchan, %d workers", res.Workers), res.NchanN)}
+	if res.NchanTuned != nil {
+		cols = append(cols, col(fmt.Sprintf("nchan, %d workers, tuned", res.Workers), res.NchanTuned))
+	}
+	return cols
+}
+
+// bestNchan is the best of figure v over the nchan columns (all but the
+// first, the gateway's).
+func bestNchan(cols []peerColumn, lowerBetter bool, v func(peerColumn) float64) float64 {
+	var vs []float64
+	for _, c := range cols[1:] {
+		vs = append(vs, v(c))
+	}
+	return bestOf(lowerBetter, vs...)
 }
 
 // saturatedFigures are a server's saturated fan-out figures.
 type saturatedFigures struct{ p99, perCPU float64 }
 
-func peerSaturated(res *PeersResults) [3]saturatedFigures {
-	var out [3]saturatedFigures
-	for i, r := range []*ServerRuns{res.Gateway, res.Nchan1, res.NchanN} {
-		out[i] = saturatedFigures{nan(), nan()}
-		if r == nil || r.FanoutSaturated == nil {
-			continue
-		}
-		if f := r.FanoutSaturated; f != nil {
-			out[i] = saturatedFigures{f.Latency.P99, f.DeliveriesPerCPUSec}
-			if f.ServerCPU <= 0 { // a worker exited and was replaced: its CPU went with it
-				out[i].perCPU = nan()
-			}
-		}
+func saturatedOf(r *ServerRuns) saturatedFigures {
+	if r == nil || r.FanoutSaturated == nil {
+		return saturatedFigures{nan(), nan()}
+	}
+	f := r.FanoutSaturated
+	out := saturatedFigures{f.Latency.P99, f.DeliveriesPerCPUSec}
+	if f.ServerCPU <= 0 { // a worker exited and was replaced: its CPU went with it
+		out.perCPU = nan()
 	}
 	return out
 }
 
-// bestOf is the better of two figures (NaN when both are missing).
-func bestOf(a, b float64, lowerBetter bool) float64 {
-	switch {
-	case math.IsNaN(a):
-		return b
-	case math.IsNaN(b):
-		return a
-	case lowerBetter:
-		return math.Min(a, b)
+// bestOf is the best of figures, the lowest or the highest; missing ones
+// (NaN) are skipped (NaN when all are).
+func bestOf(lowerBetter bool, vs ...float64) float64 {
+	best := nan()
+	for _, v := range vs {
+		switch {
+		case math.IsNaN(v):
+		case math.IsNaN(best), lowerBetter && v < best, !lowerBetter && v > best:
+			best = v
+		}
 	}
-	return math.Max(a, b)
+	return best
 }
 
 func metOrMissed(ok bool) string {

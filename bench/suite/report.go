@@ -209,13 +209,20 @@ func writeChart(path string, c Chart) error {
 }
 
 // serverColors keeps each server's colour the same on every chart (an index
-// into gonum's palette); a server not listed gets its position's.
+// into gonum's palette); nginx+nchan tuned (any worker count) gets
+// tunedColor, one no other peers line has; a server not listed gets its
+// position's.
 var serverColors = map[string]int{"gateway": 0, "baseline": 1, "ceiling": 2, "gateway, 1 KB headers": 3, "nginx+nchan": 4,
 	"gateway, Chromium head": 5, "nginx+nchan, 1 worker": 4, "nginx+nchan, 2 workers": 6}
+
+const tunedColor = 3
 
 func serverColor(name string) color.Color {
 	if i, ok := serverColors[name]; ok {
 		return plotutil.Color(i)
+	}
+	if strings.HasPrefix(name, "nginx+nchan, ") && strings.HasSuffix(name, ", tuned") {
+		return plotutil.Color(tunedColor)
 	}
 	return nil
 }

@@ -175,6 +175,88 @@ func TestPeersMarkdown(t *testing.T) {
 			t.Errorf("peers block lacks %q:\n%s", want, md)
 		}
 	}
+	if strings.Contains(md, "tuned") {
+		t.Errorf("a run without the tuned configuration mentions it:\n%s", md)
+	}
+
+	// With the tuned run: its column, and nchan's best is taken over all
+	// three per figure (tuned is best at streams/s, 2 workers at CPU).
+	res.NchanTuned = &ServerRuns{Name: "nginx+nchan, 2 workers, tuned", Hold: holdOf(1000, 3000, 4000, 7000), Storm: storm(12000, 38),
+		Fanout:          &scenario.FanoutReport{Delivered: 90, Expected: 90, Latency: scenario.Latency{P99: 5}},
+		FanoutSaturated: &scenario.FanoutReport{Latency: scenario.Latency{P99: 8}, DeliveriesPerCPUSec: 30000, ServerCPU: 1}}
+	res.Gateway.Fanout = &scenario.FanoutReport{Latency: scenario.Latency{P99: 10}}
+	res.Gateway.FanoutSaturated = &scenario.FanoutReport{Latency: scenario.Latency{P99: 4}, DeliveriesPerCPUSec: 60000, ServerCPU: 1}
+	res.NchanN.FanoutSaturated = &scenario.FanoutReport{Latency: scenario.Latency{P99: 2}, DeliveriesPerCPUSec: 20000, ServerCPU: 1}
+	md = PeersMarkdown(res, "bench/results")
+	for _, want := range []string{
+		"| figure | gateway | nchan, 1 worker | nchan, 2 workers | nchan, 2 workers, tuned | gateway / nchan's best |\n|---|---:|---:|---:|---:|---:|\n",
+		"| RSS per idle stream, slope N/3→N | 0.17 B | 1.00 B | — | 0.67 B | 0.25× |",
+		"| publish to N subscribers, 1/s: delivery latency p99 | 10.0 ms | — | — | 5.00 ms | 2.00× |",
+		"| publish at 20/s (saturated): delivery latency p99 | 4.00 ms | — | 2.00 ms | 8.00 ms | 2.00× |",
+		"| fan-out deliveries per server CPU-second, 20/s | 60,000 | — | 20,000 | 30,000 | 2.00× |",
+		"| streams set up per second (storm, connect phase) | 9,000/s | 8,000/s | 10,000/s | 12,000/s | 0.75× |",
+		"| server CPU per stream set up (connect phase; gateway: callback included, backend excluded) | 40.0 µs | 50.0 µs | 35.0 µs | 38.0 µs | 1.14× |",
+		"CPU per stream set up ≤ 1.2× nchan's best (35.0 µs, gateway 40.0 µs): **met**; streams/s ≥ nchan's best (12,000/s, gateway 9,000/s): **missed**",
+		"- nginx+nchan, 2 workers, tuned storm: connect 12,000/s",
+		"- nginx+nchan, 2 workers, tuned fan-out 1/s: 90 of 90 expected deliveries",
+		"- nginx+nchan, 2 workers, tuned fan-out 20/s:",
+		"`listen ... backlog=4096;` on the subscriber port", "`multi_accept on;` in `events`",
+		"(nchan 1 worker, gateway, nchan 2 workers, nchan 2 workers tuned)"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("peers block with the tuned run lacks %q:\n%s", want, md)
+		}
+	}
+	// The tuned run best at CPU per stream too: the target line follows it.
+	res.NchanTuned.Storm = storm(12000, 25)
+	if md := PeersMarkdown(res, ""); !strings.Contains(md, "| 40.0 µs | 50.0 µs | 35.0 µs | 25.0 µs | 1.60× |") ||
+		!strings.Contains(md, "nchan's best (25.0 µs, gateway 40.0 µs): **missed**") {
+		t.Errorf("tuned run's CPU not taken as nchan's best:\n%s", md)
+	}
+}
+
+func TestBestOf(t *testing.T) {
+	n := math.NaN()
+	for _, c := range []struct {
+		lower bool
+		vs    []float64
+		want  float64
+	}{{true, []float64{3, n, 1, 2}, 1}, {false, []float64{n, 3, 5, 4}, 5}, {true, []float64{n, 7}, 7}, {false, []float64{2}, 2}} {
+		if got := bestOf(c.lower, c.vs...); got != c.want {
+			t.Errorf("bestOf(%v, %v) = %v want %v", c.lower, c.vs, got, c.want)
+		}
+	}
+	if !math.IsNaN(bestOf(true, n, n)) || !math.IsNaN(bestOf(false)) {
+		t.Error("bestOf of nothing measured is not NaN")
+	}
+}
+
+func TestNchanConfig(t *testing.T) {
+	def := nchanConfig("/m.so", "/d", "127.0.0.1:1", "127.0.0.1:2", 2, 1, false)
+	tuned := nchanConfig("/m.so", "/d", "127.0.0.1:1", "127.0.0.1:2", 2, 1, true)
+	for _, want := range []string{"worker_processes 2;\n", "events { worker_connections 19500; }\n", "    listen 127.0.0.1:1;\n",
+		"    listen 127.0.0.1:2;\n", "nchan_eventsource_ping_interval 1;"} {
+		if !strings.Contains(def, want) {
+			t.Errorf("Debian-default config lacks %q:\n%s", want, def)
+		}
+	}
+	for _, not := range []string{"backlog", "multi_accept", "{{"} {
+		if strings.Contains(def, not) {
+			t.Errorf("Debian-default config has %q:\n%s", not, def)
+		}
+	}
+	for _, want := range []string{"worker_processes 2;\n", "events { worker_connections 19500; multi_accept on; }\n",
+		"    listen 127.0.0.1:1 backlog=4096;\n", "    listen 127.0.0.1:2;\n"} {
+		if !strings.Contains(tuned, want) {
+			t.Errorf("tuned config lacks %q:\n%s", want, tuned)
+		}
+	}
+	if strings.Contains(tuned, "{{") {
+		t.Errorf("tuned config has a placeholder left:\n%s", tuned)
+	}
+	// The tuned config is the default one plus the two knobs, nothing else.
+	if back := strings.NewReplacer(" backlog=4096", "", " multi_accept on;", "").Replace(tuned); back != def {
+		t.Errorf("tuned config differs from the default one in more than its knobs:\n%s", tuned)
+	}
 }
 
 // TestChartTicksAreRound: axis labels fall on round values (the hand-written
@@ -235,6 +317,32 @@ func TestRenderPeers(t *testing.T) {
 		checkXML(t, svg)
 		if !bytes.Contains(svg, []byte(">nginx+nchan, 1 worker</text>")) {
 			t.Errorf("%s has no nginx+nchan line", c.file)
+		}
+	}
+	if bytes.Contains(b, []byte("nchan_tuned\":{")) || bytes.Contains(md, []byte("tuned")) {
+		t.Errorf("a results file without the tuned run rendered one:\n%s", md)
+	}
+
+	// With the tuned run: its column and its lines on the charts.
+	res.NchanTuned = &ServerRuns{Name: "nginx+nchan, 2 workers, tuned", Hold: holdOf(1000, 3000, 4000, 7000),
+		Fanout: &scenario.FanoutReport{LatencyHist: hs.Snapshot()}}
+	res.Workers = 2
+	b, _ = json.Marshal(res)
+	if !bytes.Contains(b, []byte(`"nchan_tuned":{`)) {
+		t.Fatalf("no nchan_tuned in %s", b)
+	}
+	os.WriteFile(from, b, 0o644)
+	if _, err := RenderPeers(Config{Out: out, ResultsDir: filepath.Join(dir, "r")}, from); err != nil {
+		t.Fatal(err)
+	}
+	md, _ = os.ReadFile(out)
+	if !bytes.Contains(md, []byte("| nchan, 2 workers, tuned | gateway / nchan's best |")) {
+		t.Errorf("peers block lacks the tuned column:\n%s", md)
+	}
+	for _, c := range peersCharts {
+		svg, _ := os.ReadFile(filepath.Join(dir, "r", c.file))
+		if !bytes.Contains(svg, []byte(">nginx+nchan, 2 workers, tuned</text>")) {
+			t.Errorf("%s has no tuned nginx+nchan line", c.file)
 		}
 	}
 }

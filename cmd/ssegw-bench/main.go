@@ -58,7 +58,7 @@ func commands() []command {
 		{"churn", "streams opening and closing at a rate with random lifetimes; server RSS and gauge over time", runChurn},
 		{"suite", "start the servers, run every scenario, regenerate the BENCHMARKS.md block and charts", runSuite},
 		{"rabbit-fanout", "a private RabbitMQ broker, N streams with a queue each, publishes fanned out by the broker; vs the same streams without AMQP", runRabbitFanout},
-		{"peers", "run hold and fanout against nginx+nchan (and the ceiling); regenerate the peers block", runPeers},
+		{"peers", "run hold, storm and fanout against the gateway and nginx+nchan (as deployed, and tuned); regenerate the peers block", runPeers},
 		{"baseline", "run the net/http goroutine-per-stream SSE server", runBaseline},
 		{"ceiling", "run the bare write loop SSE server (the physical limit)", runCeiling},
 		{"backend", "run a stub backend for connect/disconnect callbacks", runBackend},
