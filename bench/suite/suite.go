@@ -6,9 +6,11 @@
 // section 5 figures, their targets, and the ratios against baseline and
 // ceiling, plus SVG charts under bench/results/ (chart.go, drawn with
 // gonum.org/v1/plot: one per scenario with a distribution or a curve, listed
-// in suiteCharts and peersCharts). Peers (nginx+nchan) runs hold and fanout
-// against nginx with the nchan module and fills the "<!-- peers:begin -->"
-// block and its charts. Rabbit (`ssegw-bench rabbit-fanout`, rabbit.go) runs
+// in suiteCharts and peersCharts). Peers (nginx+nchan, peers.go) runs hold,
+// storm and fan-out against the gateway and nginx with the nchan module, as
+// Debian deploys it (master + 1 worker, master + one worker per core) and
+// tuned (one worker per core, listen backlog 4096, multi_accept on), and
+// fills the "<!-- peers:begin -->" block and its charts. Rabbit (`ssegw-bench rabbit-fanout`, rabbit.go) runs
 // a private RabbitMQ broker, the backend and two gateways (with and without
 // RABBITMQ_URL) for scenario.RabbitFanout.
 //
