@@ -17,8 +17,11 @@ import "time"
 // non-idempotent requests, some servers and proxies mishandle pipelined
 // requests, and a backend that answers one connection's requests one after
 // the other (Go's net/http does; Node's http server runs them at once) holds
-// every callback behind a slow one. CALLBACK_TIMEOUT_MS counts from the
-// batch's write, so a callback late in a batch has less of it.
+// every callback behind a slow one. CALLBACK_TIMEOUT_MS is each answer's:
+// it counts from the batch's write for the first answer and from the
+// previous answer for each later one, so a backend that answers a batch
+// one request at a time is not cut short, and one that stops answering is
+// given up on within the timeout.
 //
 // Failures: an answer that announces a close (Connection: close) means the
 // backend processed nothing sent after it, so those callbacks are sent again
@@ -100,6 +103,9 @@ func (w *worker) receiveBatch(jobs []*Job, start time.Time) (n int, err error) {
 		n++
 		if closed {
 			return n, nil
+		}
+		if n < len(jobs) { // the next answer gets a whole timeout of its own
+			_ = w.conn.nc.SetReadDeadline(time.Now().Add(w.c.opts.Timeout))
 		}
 	}
 	return n, nil

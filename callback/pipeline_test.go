@@ -368,3 +368,27 @@ func TestPipelineDepthIsBounded(t *testing.T) {
 		t.Fatal("depth past MaxPipeline accepted")
 	}
 }
+
+// TestPipelineTimeoutIsPerAnswer: a backend that answers a batch one
+// request at a time, each within the timeout but all of them together past
+// it, gets every answer through.
+func TestPipelineTimeoutIsPerAnswer(t *testing.T) {
+	_, url := startScript(t, func(conn int, br *bufio.Reader, c net.Conn, next func() (*http.Request, string, error)) {
+		for {
+			_, tok, err := next()
+			if err != nil {
+				return
+			}
+			time.Sleep(120 * time.Millisecond)
+			io.WriteString(c, accepted(tok, false))
+		}
+	})
+	c, chans := queued(t, url, 5, 8, 300*time.Millisecond)
+	c.Start()
+	defer c.Stop(context.Background())
+	for i, r := range results(t, chans) {
+		if r.Outcome != Accepted {
+			t.Fatalf("p%d got %+v after %d answers of 120 ms each (timeout 300 ms per answer)", i, r, i)
+		}
+	}
+}
