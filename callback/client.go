@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -87,6 +88,9 @@ type Options struct {
 	// DisconnectRetry is how long after its first failure a disconnect
 	// callback is still retried (DISCONNECT_RETRY_SECONDS); 0: never.
 	DisconnectRetry time.Duration
+	// Pipeline is how many callbacks one connection carries at once
+	// (CALLBACK_PIPELINE; 0 or 1: one at a time; pipeline.go).
+	Pipeline int
 	// MaxPendingRetries bounds the retry queue (0: maxPendingRetries).
 	MaxPendingRetries int
 	// retryBase overrides the first retry delay (package tests only).
@@ -119,11 +123,17 @@ type Client struct {
 // callers enforce MAX_PENDING_CONNECTS first, so this is a last line of defence.
 var ErrQueueFull = errors.New("callback: connect queue full")
 
+// ErrPipeline reports a pipeline depth outside 0..MaxPipeline.
+var ErrPipeline = errors.New("callback: pipeline depth must be within 0..64")
+
 // New makes a client; Start runs its workers.
 func New(o Options) (*Client, error) {
 	t, err := parseTarget(o.URL)
 	if err != nil {
 		return nil, err
+	}
+	if o.Pipeline < 0 || o.Pipeline > MaxPipeline {
+		return nil, fmt.Errorf("%w: %d", ErrPipeline, o.Pipeline)
 	}
 	c := &Client{
 		opts:     o,
@@ -255,10 +265,12 @@ func (c *Client) pop(q *[]*Job) *Job {
 
 // worker is one of the CALLBACK_CONCURRENCY goroutines that talk to the backend.
 type worker struct {
-	c    *Client
-	enc  Encoder
-	body []byte
-	conn backendConn
+	c     *Client
+	enc   Encoder
+	body  []byte // one callback's JSON body
+	reqs  []byte // the batch's requests, as written
+	batch []*Job // the callbacks in flight, in the order sent (pipeline.go)
+	conn  backendConn
 }
 
 func (c *Client) worker() {
@@ -267,7 +279,7 @@ func (c *Client) worker() {
 	defer w.closeConn()
 	for {
 		if j := c.popDisconnect(); j != nil {
-			w.runDisconnect(j)
+			w.run(j)
 			continue
 		}
 		select {
@@ -277,7 +289,7 @@ func (c *Client) worker() {
 		default:
 		}
 		if j := c.popRetry(); j != nil {
-			w.runDisconnect(j)
+			w.run(j)
 			continue
 		}
 		select {
@@ -290,25 +302,12 @@ func (c *Client) worker() {
 	}
 }
 
-// runDisconnect sends a disconnect and settles it, or hands it to the retry queue.
-func (w *worker) runDisconnect(j *Job) {
-	res := w.run(j)
-	if c := w.c; c.retries == nil || c.retries.after(j, res) {
-		c.idle.Done()
-	}
-}
-
-func (w *worker) run(j *Job) Result {
-	w.body = w.enc.appendJob(w.body[:0], j)
-	start := time.Now()
-	inflight.Add(1)
-	res := w.post(w.body, j.Action == ActionConnect)
-	inflight.Add(-1)
-	observe(j.Action, res.Outcome, time.Since(start))
-	if j.Done != nil {
-		j.Done(j, res)
-	}
-	return res
+// run sends j (with the callbacks waiting behind it when pipelining) and
+// settles each: a connect's result goes to its Done, a failed disconnect to
+// the retry queue.
+func (w *worker) run(j *Job) {
+	w.collect(j)
+	w.runBatch()
 }
 
 func (c *Client) logFailure(err error) {

@@ -102,10 +102,11 @@ func (s *conns) abortAll() {
 	}
 }
 
-// send posts body. A kept-alive connection the backend has closed meanwhile
-// is noticed before the request is sent (it reads as EOF) and replaced, so a
-// request is never sent twice.
-func (w *worker) send(body []byte, deadline time.Time) error {
+// send posts the requests in reqs (one or, pipelined, several, each a whole
+// request) in one write. A kept-alive connection the backend has closed
+// meanwhile is noticed before anything is sent (it reads as EOF) and
+// replaced, so a request is never sent twice.
+func (w *worker) send(reqs []byte, deadline time.Time) error {
 	if w.conn.nc != nil && !w.idleAlive() {
 		w.closeConn()
 	}
@@ -115,16 +116,20 @@ func (w *worker) send(body []byte, deadline time.Time) error {
 		}
 	}
 	_ = w.conn.nc.SetDeadline(deadline)
-	b := append(w.conn.buf[:0], w.c.target.reqHead...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
-	b = append(b, "\r\n\r\n"...)
-	b = append(b, body...)
-	w.conn.buf = b
-	if _, err := w.conn.nc.Write(b); err != nil {
+	writes.Inc()
+	if _, err := w.conn.nc.Write(reqs); err != nil {
 		w.closeConn()
 		return err
 	}
 	return nil
+}
+
+// appendRequest appends one callback request (head and body) to dst.
+func (t *target) appendRequest(dst, body []byte) []byte {
+	dst = append(dst, t.reqHead...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\n\r\n"...)
+	return append(dst, body...)
 }
 
 // readResponse reads the answer to the request just sent with the general
@@ -193,49 +198,53 @@ func (w *worker) closeConn() {
 }
 
 // finish reads what is left of a response body (bounded) so the connection
-// can carry the next request, or closes it.
-func (w *worker) finish(resp *http.Response) {
+// can carry the next request, or closes it. announced reports a close the
+// backend announced (Connection: close) after a whole answer: it then
+// processed no request sent after that one (RFC 9112 section 9.6).
+func (w *worker) finish(resp *http.Response) (announced bool) {
 	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody+1))
 	_ = resp.Body.Close()
 	if err != nil || n > maxResponseBody || resp.Close {
 		w.closeConn()
+		return err == nil && n <= maxResponseBody
 	}
+	return false
 }
 
-// post sends one callback (never retried) and classifies the answer.
-func (w *worker) post(body []byte, wantBody bool) Result {
-	deadline := time.Now().Add(w.c.opts.Timeout)
-	err := w.send(body, deadline)
-	if err == nil {
-		var a answer
-		var ok bool
-		if a, ok, err = peekAnswer(w.conn.br); ok {
-			res := a.result()
-			if res.Outcome == Accepted && wantBody && !parseAcceptFast(a.body, &res) {
-				parseAcceptBody(a.body, &res)
-			}
-			_, _ = w.conn.br.Discard(a.size)
-			return res
+// receive reads and classifies the answer to the oldest request sent and
+// not yet answered. closed reports that the backend announced a close after
+// it (the connection is gone and nothing sent after it was processed); an
+// error means no answer could be read (the connection is gone too).
+func (w *worker) receive(wantBody bool) (res Result, closed bool, err error) {
+	a, ok, err := peekAnswer(w.conn.br)
+	if ok {
+		res = a.result()
+		if res.Outcome == Accepted && wantBody && !parseAcceptFast(a.body, &res) {
+			parseAcceptBody(a.body, &res)
 		}
-		if err != nil {
-			w.closeConn()
-		}
-	}
-	var resp *http.Response
-	if err == nil {
-		resp, err = w.readResponse()
+		_, _ = w.conn.br.Discard(a.size)
+		return res, false, nil
 	}
 	if err != nil {
-		w.c.logFailure(fmt.Errorf("POST %s: %w", w.c.target.uri, err))
-		if isTimeout(err) {
-			return Result{Outcome: Timeout}
-		}
-		return Result{Outcome: Unavailable}
+		w.closeConn()
+		return res, false, err
 	}
-	res := classify(resp)
+	resp, err := w.readResponse()
+	if err != nil {
+		return res, false, err
+	}
+	res = classify(resp)
 	if res.Outcome == Accepted && wantBody {
 		parseAccept(resp.Body, &res)
 	}
-	w.finish(resp)
-	return res
+	return res, w.finish(resp), nil
+}
+
+// failed logs a callback that got no answer and says how it failed.
+func (w *worker) failed(err error) Result {
+	w.c.logFailure(fmt.Errorf("POST %s: %w", w.c.target.uri, err))
+	if isTimeout(err) {
+		return Result{Outcome: Timeout}
+	}
+	return Result{Outcome: Unavailable}
 }

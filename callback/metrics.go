@@ -14,6 +14,9 @@ func init() {
 	metrics.NewGauge(`ssegw_callbacks_in_flight`, func() float64 { return float64(inflight.Load()) })
 }
 
+// writes counts request writes to the backend (a pipelined batch is one).
+var writes = metrics.NewCounter(`ssegw_callback_writes_total`)
+
 // durations holds one latency histogram per action and outcome.
 var durations [2][len(outcomeNames)]*metrics.PrometheusHistogram
 

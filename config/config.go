@@ -23,6 +23,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"ssegw/callback"
 	"ssegw/headstore"
 	"ssegw/sse"
 )
@@ -35,6 +36,7 @@ type Config struct {
 	CallbackURL         string        // backend callback URL, used verbatim; empty means not configured
 	CallbackTimeout     time.Duration // per callback
 	CallbackConcurrency int           // callbacks in flight at once
+	CallbackPipeline    int           // callbacks one backend connection carries at once (1: no pipelining)
 	MaxPendingConnects  int           // connects waiting for their callback
 	MaxConnections      int           // open streams; 0 means derive from the open-file limit
 	HeartbeatInterval   time.Duration
@@ -128,6 +130,7 @@ func settings(numCPU int) []setting {
 		}},
 		{"CALLBACK_TIMEOUT_MS", "5000", "timeout of one callback", msSetting(func(c *Config) *time.Duration { return &c.CallbackTimeout })},
 		{"CALLBACK_CONCURRENCY", "256", "callbacks in flight at once", intSetting(1, 1<<16, func(c *Config) *int { return &c.CallbackConcurrency })},
+		{"CALLBACK_PIPELINE", "1", "callbacks one backend connection carries at once, written together and answered in order (HTTP/1.1 pipelining; 1: off)", intSetting(1, callback.MaxPipeline, func(c *Config) *int { return &c.CallbackPipeline })},
 		{"DISCONNECT_REQUEST", "full", "what the disconnect callback's request carries: full (url and headers, as the connect), url (url; headers {}) or none (url \"\"; headers {})", func(c *Config, v string) error {
 			m, ok := headstore.ParseMode(v)
 			if !ok {

@@ -18,7 +18,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ListenAddr != "0.0.0.0:3000" || c.ControlAddr != "127.0.0.1:3001" || c.CallbackURL != "" ||
-		c.CallbackTimeout != 5*time.Second || c.CallbackConcurrency != 256 || c.MaxPendingConnects != 10000 ||
+		c.CallbackTimeout != 5*time.Second || c.CallbackConcurrency != 256 || c.CallbackPipeline != 1 || c.MaxPendingConnects != 10000 ||
 		c.MaxConnections != 0 || c.HeartbeatInterval != 15*time.Second || c.WriteBufferLimit != 1048576 ||
 		c.HeaderTimeout != 10*time.Second || c.MaxHeaderBytes != 16384 || c.EventFormat != sse.Standard ||
 		c.ShutdownTimeout != 10*time.Second || c.EventLoops != 4 || c.DrainWindow != 5*time.Second ||
@@ -72,6 +72,8 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 	f(nil, map[string]string{"HEARTBEAT_INTERVAL_SECONDS": "1.5"}, "HEARTBEAT_INTERVAL_SECONDS")
 	f(nil, map[string]string{"CALLBACK_URL": "ftp://x"}, "CALLBACK_URL")
 	f(nil, map[string]string{"CALLBACK_TIMEOUT_MS": "-1"}, "CALLBACK_TIMEOUT_MS")
+	f(nil, map[string]string{"CALLBACK_PIPELINE": "0"}, "CALLBACK_PIPELINE")
+	f(nil, map[string]string{"CALLBACK_PIPELINE": "65"}, "CALLBACK_PIPELINE")
 	f(nil, map[string]string{"EVENT_FORMAT": "xml"}, "EVENT_FORMAT")
 	f(nil, map[string]string{"DISCONNECT_REQUEST": "headers"}, "DISCONNECT_REQUEST")
 	f(nil, map[string]string{"DISCONNECT_REQUEST": "URL"}, "DISCONNECT_REQUEST")

@@ -136,7 +136,7 @@ func start(cfg *config.Config, capacity Capacity, log *slog.Logger, port *loop.R
 	}
 	if cfg.CallbackURL != "" {
 		if g.Callbacks, err = callback.New(callback.Options{URL: cfg.CallbackURL, Timeout: cfg.CallbackTimeout,
-			Concurrency: cfg.CallbackConcurrency, MaxPending: cfg.MaxPendingConnects, Logger: log,
+			Concurrency: cfg.CallbackConcurrency, Pipeline: cfg.CallbackPipeline, MaxPending: cfg.MaxPendingConnects, Logger: log,
 			DisconnectRetry: cfg.DisconnectRetry}); err != nil {
 			return nil, fmt.Errorf("CALLBACK_URL: %w", err)
 		}
