@@ -27,6 +27,29 @@ import (
 // closed socket's accept queue are reset by the kernel; their clients retry.
 // It returns how many listeners it closed.
 func (s *Server) stopAccepting() int {
+	fds, err := s.publicListeners()
+	if err != nil {
+		s.log.Warn("drain: cannot list descriptors; the public listener stays open", "err", err)
+		return 0
+	}
+	closed := 0
+	for _, fd := range fds {
+		stand, err := standIn()
+		if err != nil {
+			continue
+		}
+		if unix.Dup3(stand, fd, unix.O_CLOEXEC) == nil {
+			closed++
+		}
+		_ = unix.Close(stand)
+	}
+	return closed
+}
+
+// publicListeners finds the listening sockets of the public address (one
+// per loop, SO_REUSEPORT) among the process's descriptors: gnet does not
+// hand them out.
+func (s *Server) publicListeners() ([]int, error) {
 	want, err := netip.ParseAddrPort(s.opts.Addr)
 	if err != nil {
 		host, port, _ := net.SplitHostPort(s.opts.Addr)
@@ -39,25 +62,42 @@ func (s *Server) stopAccepting() int {
 	}
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		s.log.Warn("drain: cannot list descriptors; the public listener stays open", "err", err)
-		return 0
+		return nil, err
 	}
-	closed := 0
+	var fds []int
 	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || !isListenerOf(fd, want) {
-			continue
+		if fd, err := strconv.Atoi(e.Name()); err == nil && isListenerOf(fd, want) {
+			fds = append(fds, fd)
 		}
-		stand, err := standIn()
-		if err != nil {
-			continue
-		}
-		if unix.Dup3(stand, fd, unix.O_CLOEXEC) == nil {
-			closed++
-		}
-		_ = unix.Close(stand)
 	}
-	return closed
+	return fds, nil
+}
+
+// setListenerUserTimeout sets TCP_USER_TIMEOUT on every public listener, so
+// the connections the kernel makes from them afterwards inherit it (Linux
+// copies a listener's TCP options into each connection it creates) and
+// OnOpen need not make a setsockopt call per stream. Connections made before
+// wait in the listeners' accept queues without it: queued is how many wait
+// once it is set (an upper bound of those), for the caller to set by hand.
+// ok is false when the listeners could not be found or set.
+func (s *Server) setListenerUserTimeout(ms int) (queued int, ok bool) {
+	fds, err := s.publicListeners()
+	if err != nil || len(fds) == 0 {
+		return 0, false
+	}
+	for _, fd := range fds {
+		if unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, ms) != nil {
+			return 0, false
+		}
+	}
+	for _, fd := range fds {
+		info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil {
+			return 0, false
+		}
+		queued += int(info.Unacked) // a listener's accept queue length
+	}
+	return queued, true
 }
 
 // standIn is the socket a closed listener's descriptor is pointed at: a

@@ -9,7 +9,9 @@
 # gateway on free loopback ports, both stopped by PID, and holds
 # /tmp/bench.lock (flock) while it measures. PROFILE=1 also takes a 2 s CPU
 # profile of the gateway from the control port's /debug/pprof during the
-# connect phase ($OUT/LABEL.pprof).
+# connect phase ($OUT/LABEL.pprof). OLD_ENV and NEW_ENV add settings to each
+# side's gateway (e.g. NEW_ENV="CALLBACK_CONCURRENCY=16 CALLBACK_PIPELINE=32"
+# with the same binary on both sides compares two configurations).
 set -eu
 cd "$(dirname "$0")/../.."
 OLD=$1 NEW=$2 ROUNDS=${3:-4}
@@ -18,15 +20,15 @@ OUT=${OUT:-${TMPDIR:-/tmp}/ssegw-connect-ab}
 mkdir -p "$OUT"
 port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# run BIN LABEL: one storm against a fresh gateway and backend.
+# run BIN LABEL [SETTINGS]: one storm against a fresh gateway and backend.
 run() {
-  local bin=$1 label=$2
+  local bin=$1 label=$2 settings=${3:-}
   local bp gp cp bk gw pp=
   bp=$(port) gp=$(port) cp=$(port)
   $BENCH backend --listen 127.0.0.1:"$bp" --bindings bench --max-duration 10m >/dev/null 2>&1 &
   bk=$!
   CALLBACK_URL=http://127.0.0.1:$bp/cb LISTEN_ADDR=127.0.0.1:$gp CONTROL_ADDR=127.0.0.1:$cp \
-    HEARTBEAT_INTERVAL_SECONDS=1 LOG_LEVEL=warn SHUTDOWN_TIMEOUT_SECONDS=2 "$bin" 2>"$OUT/$label.gw.log" &
+    HEARTBEAT_INTERVAL_SECONDS=1 LOG_LEVEL=warn SHUTDOWN_TIMEOUT_SECONDS=2 env $settings "$bin" 2>"$OUT/$label.gw.log" &
   gw=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:"$cp"/readyz >/dev/null && break; sleep 0.1; done
   for _ in $(seq 100); do curl -sf http://127.0.0.1:"$bp"/stats >/dev/null && break; sleep 0.1; done
@@ -55,13 +57,13 @@ PY
 
 export BENCH OUT PROFILE=${PROFILE:-}
 export -f run port
-echo "== $(date -u '+%F %H:%M UTC'); old $OLD, new $NEW; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $(date -u '+%F %H:%M UTC'); old $OLD ${OLD_ENV:-}, new $NEW ${NEW_ENV:-}; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) = 0 ]; then
-    flock /tmp/bench.lock bash -c "run $NEW new-$r"
-    flock /tmp/bench.lock bash -c "run $OLD old-$r"
+    flock /tmp/bench.lock bash -c "run $NEW new-$r '${NEW_ENV:-}'"
+    flock /tmp/bench.lock bash -c "run $OLD old-$r '${OLD_ENV:-}'"
   else
-    flock /tmp/bench.lock bash -c "run $OLD old-$r"
-    flock /tmp/bench.lock bash -c "run $NEW new-$r"
+    flock /tmp/bench.lock bash -c "run $OLD old-$r '${OLD_ENV:-}'"
+    flock /tmp/bench.lock bash -c "run $NEW new-$r '${NEW_ENV:-}'"
   fi
 done
