@@ -72,7 +72,7 @@ bench-resume: ## resume storm with vs without history, and the cluster rolling r
 bench-micro: ## Go micro-benchmarks for the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-bench-peers: ## (not CI) the gateway and nginx+nchan from Debian as deployed (master + 1 worker, + one per core) and tuned (one per core, listen backlog 4096, multi_accept on), same load; regenerates the peers block of BENCHMARKS.md
+bench-peers: ## (not CI) the gateway and nginx+nchan from Debian as deployed (master + 1 worker, + one per core) and tuned (one per core, listen backlog 4096, multi_accept on), same load, plus the gateway's storm with callbacks pipelined (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32); regenerates the peers block of BENCHMARKS.md
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS) || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS); }
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw

@@ -178,6 +178,9 @@ func TestPeersMarkdown(t *testing.T) {
 	if strings.Contains(md, "tuned") {
 		t.Errorf("a run without the tuned configuration mentions it:\n%s", md)
 	}
+	if strings.Contains(md, "pipelined") || strings.Contains(md, "CALLBACK_PIPELINE") {
+		t.Errorf("a run without the pipelined gateway storm mentions it:\n%s", md)
+	}
 
 	// With the tuned run: its column, and nchan's best is taken over all
 	// three per figure (tuned is best at streams/s, 2 workers at CPU).
@@ -211,6 +214,52 @@ func TestPeersMarkdown(t *testing.T) {
 	if md := PeersMarkdown(res, ""); !strings.Contains(md, "| 40.0 µs | 50.0 µs | 35.0 µs | 25.0 µs | 1.60× |") ||
 		!strings.Contains(md, "nchan's best (25.0 µs, gateway 40.0 µs): **missed**") {
 		t.Errorf("tuned run's CPU not taken as nchan's best:\n%s", md)
+	}
+
+	// With the pipelined gateway storm: two rows right under the storm rows,
+	// its figures in the gateway's column, nchan's same figures in theirs,
+	// the ratio to nchan's best (tuned: 12,000/s, 25.0 µs); the targets line
+	// judges both gateway configurations; its storm note follows the
+	// gateway's.
+	res.GatewayPipelined = &ServerRuns{Name: "gateway, callbacks pipelined", Storm: &scenario.StormReport{
+		Phases: []scenario.StormPhase{{StreamsPerSec: 15000, ServerCPUPerStreamUS: 28, BackendCPUPerStreamUS: 5},
+			{StreamsPerSec: 11000}},
+		ReadyLatency: scenario.Latency{P50: 3, P99: 40}}}
+	res.GatewayPipelinedEnv = []string{"CALLBACK_CONCURRENCY=16", "CALLBACK_PIPELINE=32"}
+	res.Gateway.Storm.Phases[0].BackendCPUPerStreamUS = 9
+	md = PeersMarkdown(res, "")
+	for _, want := range []string{
+		"| server CPU per stream set up (connect phase; gateway: callback included, backend excluded) | 40.0 µs | 50.0 µs | 35.0 µs | 25.0 µs | 1.60× |\n" +
+			"| streams set up per second, callbacks pipelined (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32) | 15,000/s | 8,000/s | 10,000/s | 12,000/s | 1.25× |\n" +
+			"| server CPU per stream set up, callbacks pipelined (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32) | 28.0 µs | 50.0 µs | 35.0 µs | 25.0 µs | 1.12× |\n\n",
+		"Issue 18's targets in this run, for both gateway configurations: CPU per stream set up ≤ 1.2× nchan's best (25.0 µs): " +
+			"default callbacks 40.0 µs **missed**, callbacks pipelined (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32) 28.0 µs **met**; " +
+			"streams/s ≥ nchan's best (12,000/s): default callbacks 9,000/s **missed**, callbacks pipelined 15,000/s **met**.",
+		"(not in the gateway's).\n- gateway, callbacks pipelined storm: connect 15,000/s, reconnect 11,000/s; ready latency p50 3.0 ms, p99 40.0 ms; " +
+			"the backend's CPU per stream set up 5.0 µs (not in the gateway's).\n- nginx+nchan, 1 worker storm:",
+		"a fresh bench backend and a fresh gateway with `CALLBACK_CONCURRENCY=16 CALLBACK_PIPELINE=32`",
+		"(nchan 1 worker, gateway, gateway with callbacks pipelined (storm only), nchan 2 workers, nchan 2 workers tuned)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("peers block with the pipelined gateway storm lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "gateway, callbacks pipelined fan-out") || strings.Contains(md, "| gateway, callbacks pipelined |") {
+		t.Errorf("the pipelined gateway got a fan-out note or a column:\n%s", md)
+	}
+	for _, r := range res.servers() {
+		if r == res.GatewayPipelined {
+			t.Error("the pipelined gateway is among the charts' servers")
+		}
+	}
+	// Its storm not measured (it failed): dashes, and the targets line says so.
+	res.GatewayPipelined.Storm = nil
+	md = PeersMarkdown(res, "")
+	for _, want := range []string{"| streams set up per second, callbacks pipelined (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32) | — | 8,000/s | 10,000/s | 12,000/s | — |",
+		"callbacks pipelined (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32) not measured;", "callbacks pipelined not measured."} {
+		if !strings.Contains(md, want) {
+			t.Errorf("peers block with the pipelined storm unmeasured lacks %q:\n%s", want, md)
+		}
 	}
 }
 
@@ -299,6 +348,12 @@ func TestRenderPeers(t *testing.T) {
 	res := &PeersResults{Streams: 9, Nchan1: &ServerRuns{Name: "nginx+nchan, 1 worker", Hold: holdOf(1000, 4000, 5000, 10000),
 		Fanout: &scenario.FanoutReport{LatencyHist: hs.Snapshot()}}, Gateway: &ServerRuns{Name: "gateway", Hold: holdOf(1000, 2000, 2500, 3000)}}
 	b, _ := json.Marshal(res)
+	// A peers.json from before the pipelined gateway storm has no such key.
+	old := bytes.Replace(b, []byte(`,"gateway_pipelined":null`), nil, 1)
+	if bytes.Equal(old, b) || bytes.Contains(old, []byte("gateway_pipelined")) {
+		t.Fatalf("no gateway_pipelined key to remove in %s", b)
+	}
+	b = old
 	from := filepath.Join(dir, "peers-in.json")
 	os.WriteFile(from, b, 0o644)
 	out := filepath.Join(dir, "B.md")
@@ -306,6 +361,9 @@ func TestRenderPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	md, _ := os.ReadFile(out)
+	if bytes.Contains(md, []byte("pipelined")) {
+		t.Errorf("a results file without the pipelined gateway storm rendered it:\n%s", md)
+	}
 	for _, c := range peersCharts {
 		if !strings.Contains(string(md), "(r/"+c.file+")") {
 			t.Errorf("peers block lacks the link to %s:\n%s", c.file, md)
@@ -343,6 +401,39 @@ func TestRenderPeers(t *testing.T) {
 		svg, _ := os.ReadFile(filepath.Join(dir, "r", c.file))
 		if !bytes.Contains(svg, []byte(">nginx+nchan, 2 workers, tuned</text>")) {
 			t.Errorf("%s has no tuned nginx+nchan line", c.file)
+		}
+	}
+
+	// With the pipelined gateway storm: saved with its environment, rendered
+	// as its two rows (nchan 1 worker's figures beside it), not charted.
+	stormOf := func(rate, us float64) *scenario.StormReport {
+		return &scenario.StormReport{Phases: []scenario.StormPhase{{StreamsPerSec: rate, ServerCPUPerStreamUS: us, BackendCPUPerStreamUS: -1}}}
+	}
+	res.Gateway.Storm, res.Nchan1.Storm = stormOf(9000, 40), stormOf(10000, 30)
+	res.GatewayPipelined = &ServerRuns{Name: "gateway, callbacks pipelined", Storm: stormOf(14000, 27)}
+	res.GatewayPipelinedEnv = pipelinedEnv
+	b, _ = json.Marshal(res)
+	if !bytes.Contains(b, []byte(`"gateway_pipelined":{`)) ||
+		!bytes.Contains(b, []byte(`"gateway_pipelined_env":["CALLBACK_CONCURRENCY=16","CALLBACK_PIPELINE=32"]`)) {
+		t.Fatalf("no gateway_pipelined with its environment in %s", b)
+	}
+	os.WriteFile(from, b, 0o644)
+	if _, err := RenderPeers(Config{Out: out, ResultsDir: filepath.Join(dir, "r")}, from); err != nil {
+		t.Fatal(err)
+	}
+	md, _ = os.ReadFile(out)
+	for _, want := range []string{
+		"| streams set up per second, callbacks pipelined (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32) | 14,000/s | 10,000/s | — | — | 1.40× |",
+		"| server CPU per stream set up, callbacks pipelined (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32) | 27.0 µs | 30.0 µs | — | — | 0.90× |",
+		"default callbacks 40.0 µs **missed**, callbacks pipelined (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32) 27.0 µs **met**",
+		"default callbacks 9,000/s **missed**, callbacks pipelined 14,000/s **met**"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("peers block lacks %q:\n%s", want, md)
+		}
+	}
+	for _, c := range peersCharts {
+		if svg, _ := os.ReadFile(filepath.Join(dir, "r", c.file)); bytes.Contains(svg, []byte("pipelined")) {
+			t.Errorf("%s charts the pipelined gateway", c.file)
 		}
 	}
 }

@@ -9,8 +9,10 @@
 // in suiteCharts and peersCharts). Peers (nginx+nchan, peers.go) runs hold,
 // storm and fan-out against the gateway and nginx with the nchan module, as
 // Debian deploys it (master + 1 worker, master + one worker per core) and
-// tuned (one worker per core, listen backlog 4096, multi_accept on), and
-// fills the "<!-- peers:begin -->" block and its charts. Rabbit (`ssegw-bench rabbit-fanout`, rabbit.go) runs
+// tuned (one worker per core, listen backlog 4096, multi_accept on), then
+// the storm alone against a fresh gateway with callbacks pipelined
+// (CALLBACK_CONCURRENCY=16, CALLBACK_PIPELINE=32), and fills the
+// "<!-- peers:begin -->" block and its charts. Rabbit (`ssegw-bench rabbit-fanout`, rabbit.go) runs
 // a private RabbitMQ broker, the backend and two gateways (with and without
 // RABBITMQ_URL) for scenario.RabbitFanout.
 //

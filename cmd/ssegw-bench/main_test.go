@@ -78,6 +78,7 @@ func TestUsageErrors(t *testing.T) {
 		{"churn", "--min-life", "2s", "--max-life", "1s"},
 		{"suite", "--streams", "x"},
 		{"peers", "--nginx", "/nonexistent/nginx", "--streams", "1"},
+		{"peers", "--gateway-pipelined=maybe"},
 		{"resume", "--streams", "x"},
 		{"resume", "--gateway", "/nonexistent/ssegw", "--streams", "1", "--quiet"},
 		{"resume", "--publish-rate", "0", "--streams", "1", "--quiet"},

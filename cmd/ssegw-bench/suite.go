@@ -94,6 +94,8 @@ func runPeers(ctx context.Context, args []string, sio stdio) error {
 	saturated := fs.Float64("saturated-rate", suite.DefaultSaturatedRate, "publishes per second of the saturated fan-out")
 	workers := fs.Int("workers", 0, "nginx workers of the per-core configurations (0: the machine's cores)")
 	tuned := fs.Bool("nchan-tuned", true, "also run nchan's best configuration: the per-core workers with listen backlog=4096 and multi_accept on")
+	pipelined := fs.Bool("gateway-pipelined", true, fmt.Sprintf("also run the storm against a fresh gateway with callbacks pipelined (CALLBACK_CONCURRENCY=%d, CALLBACK_PIPELINE=%d)",
+		suite.PipelinedConcurrency, suite.PipelinedDepth))
 	nginx := fs.String("nginx", suite.DefaultNginx, "the nginx binary")
 	module := fs.String("nchan-module", suite.DefaultNchanModule, "the nchan dynamic module")
 	render := fs.String("render", "", "regenerate the peers block and charts from this peers.json of an earlier run instead of measuring")
@@ -107,7 +109,7 @@ func runPeers(ctx context.Context, args []string, sio stdio) error {
 		res, err = suite.RenderPeers(f.cfg, *render)
 	} else {
 		res, err = suite.Peers(ctx, suite.PeersConfig{Config: f.cfg, Nginx: *nginx, Module: *module, SaturatedRate: *saturated,
-			Workers: *workers, NoTuned: !*tuned})
+			Workers: *workers, NoTuned: !*tuned, NoGatewayPipelined: !*pipelined})
 	}
 	if res != nil && f.json {
 		if perr := printJSON(sio.out, res); err == nil {
