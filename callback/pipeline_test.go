@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -390,5 +391,59 @@ func TestPipelineTimeoutIsPerAnswer(t *testing.T) {
 		if r.Outcome != Accepted {
 			t.Fatalf("p%d got %+v after %d answers of 120 ms each (timeout 300 ms per answer)", i, r, i)
 		}
+	}
+}
+
+// nodeBackend is Node's http server as a backend: it answers each callback
+// with its token as request_id after a random delay of 0-3 ms, so pipelined
+// requests are handled at once and finish out of order (Node sends the
+// answers in order regardless).
+const nodeBackend = `
+const http = require('http');
+const srv = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => { body += c; });
+  req.on('end', () => {
+    const cb = JSON.parse(body);
+    setTimeout(() => {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({request_id: cb.token}));
+    }, Math.floor(Math.random() * 4));
+  });
+});
+srv.listen(0, '127.0.0.1', () => console.log(srv.address().port));
+`
+
+// TestPipelineAgainstNodeHTTP: Node's http server takes pipelined callbacks
+// and every answer reaches its own callback.
+func TestPipelineAgainstNodeHTTP(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is not installed (.ci/install-deps checks for it): %v", err)
+	}
+	cmd := exec.Command("node", "-e", nodeBackend)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("node backend did not start: %v", err)
+	}
+	url := "http://127.0.0.1:" + strings.TrimSpace(line) + "/cb"
+	w0 := writes.Get()
+	c, chans := queued(t, url, 40, 32, 5*time.Second)
+	c.Start()
+	defer c.Stop(context.Background())
+	for i, r := range results(t, chans) {
+		if tok := fmt.Sprintf("p%d", i); r.Outcome != Accepted || r.RequestID != tok {
+			t.Fatalf("%s got %+v", tok, r)
+		}
+	}
+	if got := writes.Get() - w0; got != 2 {
+		t.Fatalf("%d writes for 40 callbacks queued before the start, depth 32: want 2", got)
 	}
 }
