@@ -84,3 +84,46 @@ func BenchmarkConnectCallback(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConnectCallbacksQueued is a storm's view: 64 connect callbacks
+// queued at once, then all their answers awaited, through 4 workers, one at
+// a time per connection (depth 1) or pipelined (depth 32); ns/op is per
+// callback.
+func BenchmarkConnectCallbacksQueued(b *testing.B) {
+	body := `{"bindings":["bench"]}`
+	url := cannedServer(b, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Mon, 07 Dec 2026 11:00:00 GMT\r\nContent-Length: "+
+		strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	head := []byte("GET /events?channel=bench HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n")
+	const burst = 64
+	for _, depth := range []int{1, 32} {
+		b.Run("depth="+strconv.Itoa(depth), func(b *testing.B) {
+			c, err := New(Options{URL: url, Timeout: 5 * time.Second, Concurrency: 4, Pipeline: depth, MaxPending: burst})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Start()
+			defer c.Stop(context.Background())
+			done := make(chan Result, burst)
+			jobs := make([]Job, burst)
+			for i := range jobs {
+				jobs[i] = Job{Action: ActionConnect, Token: "0b9e5d7e-8a3f-4c1e-9d2a-6f4b3c2a1e0f", Head: head,
+					Done: func(_ *Job, r Result) { done <- r }}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for n := 0; n < b.N; n += burst {
+				k := min(burst, b.N-n)
+				for i := 0; i < k; i++ {
+					if err := c.Connect(&jobs[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for i := 0; i < k; i++ {
+					if r := <-done; r.Outcome != Accepted {
+						b.Fatalf("%+v", r)
+					}
+				}
+			}
+		})
+	}
+}
