@@ -61,7 +61,6 @@ type backendConn struct {
 	nc  net.Conn
 	raw syscall.RawConn // the TCP socket under nc, for the idle check
 	br  *bufio.Reader
-	buf []byte // request bytes
 }
 
 // errAborted means the client is stopping.

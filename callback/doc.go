@@ -9,6 +9,14 @@
 // the connection's loop). A job's Head (the raw request head) is immutable once
 // submitted, so workers read it without locks.
 //
+// Each worker owns one keep-alive connection and carries one callback on it
+// at a time, or with CALLBACK_PIPELINE several: the callbacks already queued
+// behind the one it takes, written in one write and answered in order
+// (pipeline.go has the rules: what counts as processed when a connection
+// fails mid-batch, and the timeout of each answer). In a connect storm that
+// cut the gateway's CPU per stream set up by a quarter and the backend's by
+// as much (BENCHMARKS.md "Connect path").
+//
 // Queues are bounded: connects by the caller's admission control
 // (MAX_PENDING_CONNECTS, enforced before a job is made), disconnects by the
 // number of open connections (each accepted connection yields at most one).
