@@ -55,7 +55,7 @@ func TestPipelinedCallbacksReachTheirStreams(t *testing.T) {
 
 	g := startGateway(t, map[string]string{"CALLBACK_URL": "http://" + ln.Addr().String() + "/cb",
 		"CALLBACK_CONCURRENCY": "2", "CALLBACK_PIPELINE": "16", "HEARTBEAT_INTERVAL_SECONDS": "60"})
-	before := metricsOf(t, g)
+	before := scrapeControl(t, g)
 	streams := make([]*rawStream, n)
 	var wg sync.WaitGroup
 	for i := range streams {
@@ -71,7 +71,7 @@ func TestPipelinedCallbacksReachTheirStreams(t *testing.T) {
 			t.Fatalf("stream %d not ready: %v", i, s.err)
 		}
 	}
-	after := metricsOf(t, g)
+	after := scrapeControl(t, g)
 	callbacks := after[`ssegw_callback_duration_seconds_count{action="connect",outcome="accepted"}`] -
 		before[`ssegw_callback_duration_seconds_count{action="connect",outcome="accepted"}`]
 	writes := after["ssegw_callback_writes_total"] - before["ssegw_callback_writes_total"]
@@ -107,17 +107,6 @@ func TestPipelinedCallbacksReachTheirStreams(t *testing.T) {
 	}
 	mu.Unlock()
 	assertIdle(t, g)
-}
-
-// metricsOf reads the gateway's /metrics.
-func metricsOf(t *testing.T, g *gw) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + g.ControlAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	return parseMetrics(resp.Body)
 }
 
 // nextEvent reads the next chunk of a raw stream that is not a heartbeat.
