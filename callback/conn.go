@@ -26,6 +26,11 @@ import (
 // readBufferBytes is each worker's read buffer for response heads and bodies.
 const readBufferBytes = 4 << 10
 
+// pipelineReadBufferBytes is a pipelining worker's read buffer: a batch's
+// answers arrive together (32 plain answers are about 6 KB), and an answer
+// cut at the buffer's end takes the general parser.
+const pipelineReadBufferBytes = 16 << 10
+
 // target is the parsed CALLBACK_URL.
 type target struct {
 	addr    string // host:port to dial
@@ -181,7 +186,11 @@ func (w *worker) dial(deadline time.Time) error {
 	}
 	w.conn.nc = nc
 	if w.conn.br == nil {
-		w.conn.br = bufio.NewReaderSize(nc, readBufferBytes)
+		size := readBufferBytes
+		if w.c.opts.Pipeline > 1 {
+			size = pipelineReadBufferBytes
+		}
+		w.conn.br = bufio.NewReaderSize(nc, size)
 	} else {
 		w.conn.br.Reset(nc)
 	}
