@@ -13,9 +13,10 @@ import "time"
 // already queued, so a batch forms only when callbacks arrive faster than the
 // free workers take them (set CALLBACK_CONCURRENCY low, e.g. 4-8, with it).
 //
-// Why it is off by default: RFC 9110 asks clients not to pipeline
-// non-idempotent requests, some servers and proxies mishandle pipelined
-// requests, and a backend that answers one connection's requests one after
+// Why it is off by default: RFC 9112 asks clients not to pipeline after a
+// non-idempotent request unless they detect and recover from a partial
+// failure (below), some servers and proxies mishandle pipelined requests,
+// and a backend that answers one connection's requests one after
 // the other (Go's net/http does; Node's http server runs them at once) holds
 // every callback behind a slow one. CALLBACK_TIMEOUT_MS is each answer's:
 // it counts from the batch's write for the first answer and from the
