@@ -56,21 +56,7 @@ func TestPipelinedCallbacksReachTheirStreams(t *testing.T) {
 	g := startGateway(t, map[string]string{"CALLBACK_URL": "http://" + ln.Addr().String() + "/cb",
 		"CALLBACK_CONCURRENCY": "2", "CALLBACK_PIPELINE": "16", "HEARTBEAT_INTERVAL_SECONDS": "60"})
 	before := scrapeControl(t, g)
-	streams := make([]*rawStream, n)
-	var wg sync.WaitGroup
-	for i := range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			streams[i] = openRaw(g.PublicAddr(), fmt.Sprintf("/pipe/%d", i), 30*time.Second)
-		}()
-	}
-	wg.Wait()
-	for i, s := range streams {
-		if !s.ready {
-			t.Fatalf("stream %d not ready: %v", i, s.err)
-		}
-	}
+	streams := openReady(t, g.PublicAddr(), "/pipe/", n, 30*time.Second)
 	after := scrapeControl(t, g)
 	callbacks := after[`ssegw_callback_duration_seconds_count{action="connect",outcome="accepted"}`] -
 		before[`ssegw_callback_duration_seconds_count{action="connect",outcome="accepted"}`]
@@ -107,6 +93,28 @@ func TestPipelinedCallbacksReachTheirStreams(t *testing.T) {
 	}
 	mu.Unlock()
 	assertIdle(t, g)
+}
+
+// openReady opens n streams at once (targets prefix0 … prefix<n-1>) and
+// fails unless every one is ready.
+func openReady(t *testing.T, addr, prefix string, n int, timeout time.Duration) []*rawStream {
+	t.Helper()
+	streams := make([]*rawStream, n)
+	var wg sync.WaitGroup
+	for i := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			streams[i] = openRaw(addr, fmt.Sprintf("%s%d", prefix, i), timeout)
+		}()
+	}
+	wg.Wait()
+	for i, s := range streams {
+		if !s.ready {
+			t.Fatalf("stream %s%d not ready: %v", prefix, i, s.err)
+		}
+	}
+	return streams
 }
 
 // nextEvent reads the next chunk of a raw stream that is not a heartbeat.

@@ -52,21 +52,7 @@ func TestHTTPSCallbacks(t *testing.T) {
 			g := startChild(t, 0, map[string]string{"CALLBACK_URL": srv.URL + "/cb", "SSL_CERT_FILE": ca,
 				"CALLBACK_CONCURRENCY": "2", "CALLBACK_PIPELINE": pipeline})
 			const n = 40
-			streams := make([]*rawStream, n)
-			var wg sync.WaitGroup
-			for i := range streams {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					streams[i] = openRaw(g.public, fmt.Sprintf("/tls/%d", i), 10*time.Second)
-				}()
-			}
-			wg.Wait()
-			for i, s := range streams {
-				if !s.ready {
-					t.Fatalf("stream %d not ready over an https callback: %v", i, s.err)
-				}
-			}
+			streams := openReady(t, g.public, "/tls/", n, 10*time.Second)
 			resp, err := http.Post("http://"+g.control+"/internal/publish", "application/json",
 				strings.NewReader(`{"channel":"tls","event":{"data":"over tls"}}`))
 			if err != nil {
