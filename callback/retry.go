@@ -142,12 +142,15 @@ func (r *retrier) run(stop <-chan struct{}) {
 	}
 }
 
-// file applies what the workers reported.
+// file applies what the workers reported. The disconnects it settles are
+// reported to Flush only after the pending count is published, so whoever
+// Flush lets go sees that count without them.
 func (r *retrier) file() {
 	r.mu.Lock()
 	r.taken, r.in = r.in, r.taken[:0]
 	r.mu.Unlock()
 	now := r.now()
+	settled := 0
 	for i, n := range r.taken {
 		r.taken[i] = retryNote{}
 		j := n.job
@@ -156,28 +159,31 @@ func (r *retrier) file() {
 			o, old, dropped := r.q.Add(j, now)
 			if dropped {
 				retriesDropped.Inc()
-				r.c.idle.Done()
+				settled++
 				r.c.logRetryLoss("dropped: retry queue full", old)
 			}
 			switch o {
 			case retryq.GaveUp:
-				r.end(j, retriesGivenUp, "given up")
+				settled += r.end(j, retriesGivenUp, "given up")
 			case retryq.Refused:
-				r.end(j, retriesDropped, "dropped: retry queue full")
+				settled += r.end(j, retriesDropped, "dropped: retry queue full")
 			default:
 				j.retrying = true
 			}
 		case n.ok:
 			r.q.Done(j.retry)
 			retriesDelivered.Inc()
-			r.c.idle.Done()
+			settled++
 		default:
 			if r.q.Retry(j.retry, now) == retryq.GaveUp {
-				r.end(j, retriesGivenUp, "given up")
+				settled += r.end(j, retriesGivenUp, "given up")
 			}
 		}
 	}
 	r.publish()
+	for range settled {
+		r.c.idle.Done()
+	}
 }
 
 // retriesPending sums every client's pending retries for the gauge (one
@@ -193,10 +199,12 @@ func (r *retrier) publish() {
 	retriesPending.Add(n - r.pending.Swap(n))
 }
 
-func (r *retrier) end(j *Job, c *metrics.Counter, why string) {
+// end counts and logs a disconnect that will not be retried again; it
+// returns 1, the disconnect the caller settles.
+func (r *retrier) end(j *Job, c *metrics.Counter, why string) int {
 	c.Inc()
-	r.c.idle.Done()
 	r.c.logRetryLoss(why, j)
+	return 1
 }
 
 // handOut puts the jobs whose attempt is due back on the disconnect queue.
@@ -218,8 +226,12 @@ func (r *retrier) handOut() {
 
 // giveUpAll ends every waiting retry (shutdown).
 func (r *retrier) giveUpAll() {
-	r.q.Drain(func(j *Job) { r.end(j, retriesGivenUp, "given up at shutdown") })
+	settled := 0
+	r.q.Drain(func(j *Job) { settled += r.end(j, retriesGivenUp, "given up at shutdown") })
 	r.publish()
+	for range settled {
+		r.c.idle.Done()
+	}
 }
 
 // logRetryLoss logs a disconnect that will never reach the backend, at most
