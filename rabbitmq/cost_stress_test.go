@@ -103,6 +103,9 @@ func consumerCost(t *testing.T, n int) {
 		per(idle.rss, busy.rss), per(idle.brokerRSS, busy.brokerRSS))
 	t.Logf("fan-out of one publish to %d streams: all acked in %v, %d ack frames (%.1f deliveries per frame)",
 		n, fanout.Round(time.Millisecond), frames, float64(n)/float64(max(frames, 1)))
+	after := measureUsage(t)
+	t.Logf("per consumer after its first delivery: Go stacks %.0f B, Go heap %.0f B, process RSS %.0f B",
+		per(idle.stack, after.stack), per(idle.heap, after.heap), per(idle.rss, after.rss))
 
 	for _, tok := range toks {
 		h.tr.Close(tok)

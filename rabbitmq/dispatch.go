@@ -24,16 +24,44 @@ type delivery struct {
 // single queue. It ends when the library closes the channel (the consumer was
 // cancelled, by us or by the broker, or its AMQP channel closed), and tells
 // the lane, which finds out which it was.
+//
+// There is one per stream, so its stack is kept at Go's 2 KiB minimum: an
+// amqp.Delivery is 296 bytes, and receiving one into a local plus the select
+// put the frames past what 2 KiB holds, so every forwarder's stack grew to 4
+// KiB. The delivery is received into the consumer's scratch (heap) by a
+// small function, and the select is a function of its own.
+// TestConsumerCost (-tags stress) measures it per consumer.
 func (t *Transport) forward(c *consumer, deliveries <-chan amqp.Delivery) {
-	for d := range deliveries {
-		t.m.deliveries.Inc()
-		select {
-		case t.dispatchQ <- delivery{c: c, tag: d.DeliveryTag, body: d.Body}:
-		case <-t.quit:
+	d := &c.scratch
+	for receive(deliveries, d) {
+		if !t.toDispatcher(delivery{c: c, tag: d.DeliveryTag, body: d.Body}) {
 			return // Stop has closed the connection; the library ends too
 		}
+		d.Body = nil
 	}
 	c.l.put(laneOp{kind: opEnded, c: c})
+}
+
+// receive takes the next delivery into d; false when the channel is closed.
+//
+//go:noinline
+func receive(in <-chan amqp.Delivery, d *amqp.Delivery) (ok bool) {
+	*d, ok = <-in
+	return ok
+}
+
+// toDispatcher counts a delivery and queues it for the dispatcher; false
+// once Stop ended it.
+//
+//go:noinline
+func (t *Transport) toDispatcher(d delivery) bool {
+	t.m.deliveries.Inc()
+	select {
+	case t.dispatchQ <- d:
+		return true
+	case <-t.quit:
+		return false
+	}
 }
 
 // dispatch is the dispatcher goroutine: it turns each delivery into a frame

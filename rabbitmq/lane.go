@@ -42,6 +42,9 @@ type consumer struct {
 	ch     *amqp.Channel
 	tag    string
 	active bool
+	// scratch is where the forwarder receives each delivery (its goroutine
+	// only): on the heap, not in the forwarder's frame (dispatch.go).
+	scratch amqp.Delivery
 }
 
 type opKind uint8
