@@ -39,8 +39,9 @@
 //     Delivery per receive case per call (BENCHMARKS.md, "Receiving from one
 //     Go channel per consumer"). That is two goroutines per stream, and
 //     nothing else per stream: at 10,000 consumers against a real broker, 2.00
-//     goroutines, 2.4 KB of Go heap, 6.0 KB of goroutine stacks and 8.4 KB of
-//     RSS per consumer (the broker holds another ~40 KB per queue);
+//     goroutines, 2.7 KB of Go heap, 4.2 KB of goroutine stacks and 8.3 KB of
+//     RSS per consumer (the forwarder's stack stays at Go's 2 KiB minimum:
+//     dispatch.go; the broker holds another ~40 KB per queue);
 //     TestGoroutinesPerConsumer checks the two, cost_stress_test.go measures
 //     the rest. Through the whole gateway at 15,000 streams (ssegw-bench
 //     rabbit-fanout, BENCHMARKS.md phase 2): 8.0 KB of RSS per idle consumer
