@@ -44,9 +44,10 @@
 //     dispatch.go; the broker holds another ~40 KB per queue);
 //     TestGoroutinesPerConsumer checks the two, cost_stress_test.go measures
 //     the rest. Through the whole gateway at 15,000 streams (ssegw-bench
-//     rabbit-fanout, BENCHMARKS.md phase 2): 8.0 KB of RSS per idle consumer
-//     over the same stream without AMQP, and ~12 KB once it has delivered
-//     (the two goroutines' stacks grow from 5.4 to 8.2 KB per consumer).
+//     rabbit-fanout, BENCHMARKS.md phase 2): 7.2 KB of RSS per idle consumer
+//     over the same stream without AMQP (8.0 before the forwarder's stack
+//     change), and ~12 KB once it has delivered (the two goroutines' stacks
+//     grow from 4.2 to 8.2 KB per consumer).
 //   - the dispatcher (1): turns each delivery into a frame (loop.NewFrame of
 //     the parsed sse.Event in the gateway's EVENT_FORMAT, exactly as a send)
 //     and calls Gateway.Deliver. It keeps the last body's frame: a publish the
