@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"ssegw/jsonscan"
 	"ssegw/loop"
 )
 
@@ -107,14 +108,6 @@ func checkBatchSize(items []json.RawMessage) ([]json.RawMessage, *apiError) {
 // arrayItems splits a valid JSON array into its raw elements.
 func arrayItems(arr []byte) []json.RawMessage {
 	var items []json.RawMessage
-	i := skipSpace(arr, 1)
-	for i < len(arr) && arr[i] != ']' {
-		end := skipValue(arr, i)
-		items = append(items, arr[i:end])
-		i = skipSpace(arr, end)
-		if i < len(arr) && arr[i] == ',' {
-			i = skipSpace(arr, i+1)
-		}
-	}
+	jsonscan.ArrayItems(arr, func(item []byte) { items = append(items, item) })
 	return items
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"ssegw/jsonscan"
 	"ssegw/sse"
 )
 
@@ -69,7 +70,7 @@ type cmdFields struct{ token, channel, event, close []byte }
 // readFields finds a command object's keys.
 func readFields(raw []byte, publish bool) (cmdFields, *apiError) {
 	var f cmdFields
-	ok := objectFields(raw, func(k, v []byte) {
+	ok := jsonscan.ObjectFields(raw, func(k, v []byte) {
 		switch string(k) {
 		case "token":
 			f.token = v
@@ -133,7 +134,7 @@ func parseEventAndClose(f *cmdFields, cmd *command, idsAssigned bool) *apiError 
 		default:
 			return errEventType // null or not an object
 		}
-		objectFields(f.event, func(k, v []byte) {
+		jsonscan.ObjectFields(f.event, func(k, v []byte) {
 			switch string(k) {
 			case "name":
 				ev.name = v
@@ -145,10 +146,10 @@ func parseEventAndClose(f *cmdFields, cmd *command, idsAssigned bool) *apiError 
 				ev.retry = v
 			}
 		})
-		if !readString(ev.data, &cmd.event.Data) {
+		if !jsonscan.String(ev.data, &cmd.event.Data) {
 			return errEventData
 		}
-		if ev.name != nil && !readString(ev.name, &cmd.event.Name) {
+		if ev.name != nil && !jsonscan.String(ev.name, &cmd.event.Name) {
 			return errEventNameType
 		}
 	}
@@ -177,7 +178,7 @@ func parseEventExtras(ev *eventFields, e *sse.Event, idsAssigned bool) *apiError
 		return errEventIDAssigned
 	}
 	if ev.id != nil {
-		if !readString(ev.id, &e.ID) || strings.ContainsAny(e.ID, "\r\n\x00") {
+		if !jsonscan.String(ev.id, &e.ID) || strings.ContainsAny(e.ID, "\r\n\x00") {
 			return errEventID
 		}
 		e.HasID = true
@@ -190,4 +191,8 @@ func parseEventExtras(ev *eventFields, e *sse.Event, idsAssigned bool) *apiError
 		e.Retry, e.HasRetry = n, true
 	}
 	return nil
+}
+
+func readNonEmptyString(raw []byte, dst *string) bool {
+	return jsonscan.String(raw, dst) && *dst != ""
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"ssegw/jsonscan"
 )
 
 // FuzzParseCommand: any body gets either a valid command or one of the named
@@ -42,7 +44,7 @@ func checkFieldsAgainstEncodingJSON(t *testing.T, body []byte) {
 	var ref map[string]json.RawMessage
 	refErr := json.Unmarshal(body, &ref)
 	got := map[string][]byte{}
-	ok := objectFields(body, func(k, v []byte) { got[string(k)] = v })
+	ok := jsonscan.ObjectFields(body, func(k, v []byte) { got[string(k)] = v })
 	if ok != (refErr == nil && ref != nil) {
 		t.Fatalf("%q: scanner object=%v, encoding/json err=%v", body, ok, refErr)
 	}
