@@ -68,10 +68,11 @@ func (w *worker) appendRequest(dst []byte, j *Job) []byte {
 func (w *worker) runBatch() {
 	jobs := w.batch
 	start := time.Now()
-	deadline := start.Add(w.c.opts.Timeout)
 	inflight.Add(int64(len(jobs)))
 	for len(jobs) > 0 {
-		if err := w.send(w.reqs, deadline); err != nil {
+		// Each write gets a whole timeout: a resend after an announced
+		// close may come later than one timeout after the batch began.
+		if err := w.send(w.reqs, time.Now().Add(w.c.opts.Timeout)); err != nil {
 			w.settleAll(jobs, w.failed(err), start)
 			break
 		}

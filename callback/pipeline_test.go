@@ -447,3 +447,31 @@ func TestPipelineAgainstNodeHTTP(t *testing.T) {
 		t.Fatalf("%d writes for 40 callbacks queued before the start, depth 32: want 2", got)
 	}
 }
+
+// TestPipelineResendGetsItsOwnTimeout: callbacks sent again after an
+// announced close get a whole timeout, even when the answers before the
+// close took longer than one timeout together.
+func TestPipelineResendGetsItsOwnTimeout(t *testing.T) {
+	_, url := startScript(t, func(conn int, br *bufio.Reader, c net.Conn, next func() (*http.Request, string, error)) {
+		for i := 0; ; i++ {
+			_, tok, err := next()
+			if err != nil {
+				return
+			}
+			time.Sleep(120 * time.Millisecond)
+			closing := conn == 0 && i == 2
+			io.WriteString(c, accepted(tok, closing))
+			if closing {
+				return
+			}
+		}
+	})
+	c, chans := queued(t, url, 5, 8, 300*time.Millisecond)
+	c.Start()
+	defer c.Stop(context.Background())
+	for i, r := range results(t, chans) {
+		if tok := fmt.Sprintf("p%d", i); r.Outcome != Accepted || r.RequestID != tok {
+			t.Fatalf("%s got %+v (three answers of 120 ms, a close, then the rest again with a 300 ms timeout)", tok, r)
+		}
+	}
+}
