@@ -56,7 +56,7 @@ NCHAN_PKGS    := nginx libnginx-mod-nchan
 bench: ## the benchmark suite: gateway vs baseline vs ceiling, regenerates BENCHMARKS.md (BENCH_STREAMS=15000)
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
-	./$(BIN)/ssegw-bench suite --gateway $(BIN)/ssegw --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
+	flock /tmp/bench.lock ./$(BIN)/ssegw-bench suite --gateway $(BIN)/ssegw --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
 
 # Resume (issue 14, BENCHMARKS.md "Resume (issue 14)"): 15,000 streams dropped at
 # once and back with Last-Event-ID under publishing, against a gateway without and
@@ -65,7 +65,8 @@ bench: ## the benchmark suite: gateway vs baseline vs ceiling, regenerates BENCH
 bench-resume: ## resume storm with vs without history, and the cluster rolling restart (BENCH_STREAMS=15000)
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
-	flock /tmp/bench.lock ./$(BIN)/ssegw-bench resume --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --procs 3 --json > $(BENCH_RESULTS)/resume.json
+	flock /tmp/bench.lock ./$(BIN)/ssegw-bench resume --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --procs 3 --json > $(BENCH_RESULTS)/resume.json.tmp
+	mv $(BENCH_RESULTS)/resume.json.tmp $(BENCH_RESULTS)/resume.json
 	./$(BIN)/ssegw-bench resume --render $(BENCH_RESULTS)/resume.json --results-dir $(BENCH_RESULTS)
 	flock /tmp/bench.lock ./$(BIN)/ssegw-bench rolling --gateway $(BIN)/ssegw --streams 3000 --procs 2
 
@@ -77,7 +78,7 @@ bench-peers: ## (not CI) the gateway and nginx+nchan from Debian as deployed (ma
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(NCHAN_PKGS); }
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
-	./$(BIN)/ssegw-bench peers --gateway $(BIN)/ssegw --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
+	flock /tmp/bench.lock ./$(BIN)/ssegw-bench peers --gateway $(BIN)/ssegw --out $(BENCH_OUT) --results-dir $(BENCH_RESULTS) --streams $(BENCH_STREAMS)
 
 # RabbitMQ fan-out through the broker (issue 16, phase 2): a private broker
 # (Debian's rabbitmq-server: `make test-deps`), a gateway with RABBITMQ_URL
@@ -86,7 +87,8 @@ bench-peers: ## (not CI) the gateway and nginx+nchan from Debian as deployed (ma
 bench-rabbit: ## RabbitMQ mode: N queues, publishes fanned out by the broker vs /internal/publish; gateway and broker memory (BENCH_STREAMS=15000)
 	$(GO) build -o $(BIN)/ssegw ./cmd/ssegw
 	$(GO) build -o $(BIN)/ssegw-bench ./cmd/ssegw-bench
-	./$(BIN)/ssegw-bench rabbit-fanout --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --json > $(BENCH_RESULTS)/rabbit-fanout.json
+	flock /tmp/bench.lock ./$(BIN)/ssegw-bench rabbit-fanout --gateway $(BIN)/ssegw --streams $(BENCH_STREAMS) --json > $(BENCH_RESULTS)/rabbit-fanout.json.tmp
+	mv $(BENCH_RESULTS)/rabbit-fanout.json.tmp $(BENCH_RESULTS)/rabbit-fanout.json
 	./$(BIN)/ssegw-bench rabbit-fanout --render $(BENCH_RESULTS)/rabbit-fanout.json --results-dir $(BENCH_RESULTS)
 
 lint: fmt vet ## gofmt and go vet

@@ -23,7 +23,7 @@ func TestRabbitMQInCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a real RabbitMQ broker: %v", err)
 	}
-	t.Cleanup(func() { _ = rb.Stop() })
+	t.Cleanup(rb.Close)
 	nb := startBroker(t)
 	be := startBackend(t, "amqp.key")
 	be.requestIDs.Store(true)

@@ -226,11 +226,15 @@ func (r *run) stormPhase(ctx context.Context, cfg *StormConfig, name string) (St
 			return false, err
 		}
 		last = cs
-		// Settled: ready, or failed for good (a connect that timed out is
-		// never retried); ending there keeps a phase with failures from
-		// timing its phase timeout instead of the server.
-		settled := cs[groupFirst].Ready - base[groupFirst].Ready + cs[groupAgain].Ready - base[groupAgain].Ready +
-			cs[groupFirst].Failed - base[groupFirst].Failed + cs[groupAgain].Failed - base[groupAgain].Failed
+		// Settled: ready, or failed for good; ending there keeps a phase
+		// with failures from timing its phase timeout instead of the
+		// server. A failed connect is for good unless the clients reconnect
+		// every stream (ReconnectAll, as rolling does): then it comes back
+		// and counts when it is ready.
+		settled := cs[groupFirst].Ready - base[groupFirst].Ready + cs[groupAgain].Ready - base[groupAgain].Ready
+		if !r.c.Client.ReconnectAll {
+			settled += cs[groupFirst].Failed - base[groupFirst].Failed + cs[groupAgain].Failed - base[groupAgain].Failed
+		}
 		return settled >= int64(cfg.Streams), nil
 	})
 	ph.Seconds = time.Since(t0).Seconds()
