@@ -1,12 +1,11 @@
 package rabbitmq
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
-	"unicode/utf8"
 
+	"ssegw/jsonscan"
 	"ssegw/sse"
 )
 
@@ -42,37 +41,23 @@ func parseBody(b []byte) (sse.Event, error) {
 	if !json.Valid(b) {
 		return ev, errBodyNotJSON
 	}
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if b[0] != '{' {
+	var event, data []byte
+	// Escaped keys ("\u0064ata") are decoded first: still "data" to JSON.parse.
+	if !jsonscan.ObjectFields(b, func(key, value []byte) {
+		switch string(key) {
+		case "event":
+			event = value
+		case "data":
+			data = value
+		}
+	}) {
 		return ev, errBodyNotObject
 	}
-	var event, data []byte
-	forEachMember(b, func(key, value []byte) {
-		switch string(key) {
-		case `"event"`:
-			event = value
-		case `"data"`:
-			data = value
-		default:
-			if bytes.IndexByte(key, '\\') < 0 {
-				return
-			}
-			// An escaped key ("\u0064ata") is still "data" to JSON.parse.
-			var k string
-			_ = json.Unmarshal(key, &k)
-			switch k {
-			case "event":
-				event = value
-			case "data":
-				data = value
-			}
-		}
-	})
-	if !jsonString(data, &ev.Data) {
+	if !jsonscan.String(data, &ev.Data) {
 		return ev, errBodyData
 	}
 	if event != nil {
-		if !jsonString(event, &ev.Name) {
+		if !jsonscan.String(event, &ev.Name) {
 			return ev, errBodyEventType
 		}
 		if strings.ContainsAny(ev.Name, "\r\n\x00") {
@@ -80,78 +65,4 @@ func parseBody(b []byte) (sse.Event, error) {
 		}
 	}
 	return ev, nil
-}
-
-// jsonString decodes raw into s when it is a JSON string.
-func jsonString(raw []byte, s *string) bool {
-	if len(raw) == 0 || raw[0] != '"' {
-		return false
-	}
-	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
-		*s = string(raw[1 : len(raw)-1])
-		return true
-	}
-	return json.Unmarshal(raw, s) == nil // escapes; invalid UTF-8 becomes U+FFFD
-}
-
-// forEachMember calls f with the raw key (quotes included) and raw value of
-// each member of the object obj, which must be valid JSON starting with '{'.
-func forEachMember(obj []byte, f func(key, value []byte)) {
-	i := skipSpace(obj, 1)
-	for i < len(obj) && obj[i] != '}' {
-		kEnd := skipValue(obj, i)
-		key := obj[i:kEnd]
-		i = skipSpace(obj, kEnd)
-		i = skipSpace(obj, i+1) // ':'
-		vEnd := skipValue(obj, i)
-		f(key, obj[i:vEnd])
-		i = skipSpace(obj, vEnd)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the end of the valid JSON value starting at b[i].
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		for j := i + 1; j < len(b); j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1
-			}
-		}
-		return len(b)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				j = skipValue(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	j := i
-	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
-		j++
-	}
-	return j
 }
