@@ -73,36 +73,6 @@ func (s *Server) publicListeners() ([]int, error) {
 	return fds, nil
 }
 
-// setListenerUserTimeout sets TCP_USER_TIMEOUT on every public listener, so
-// the connections the kernel makes from them afterwards inherit it (Linux
-// copies a listener's TCP options into each connection it creates) and
-// OnOpen need not make a setsockopt call per stream. Connections made before
-// wait in the listeners' accept queues without it: queued is how many wait
-// once it is set (an upper bound of those), for the caller to set by hand.
-// ok is false when the listeners could not be found or set. It runs once per
-// loop, at the loop's first connection: a scan of the descriptor table, so a
-// few hundred microseconds at start (more only if a loop's first connection
-// came after many others).
-func (s *Server) setListenerUserTimeout(ms int) (queued int, ok bool) {
-	fds, err := s.publicListeners()
-	if err != nil || len(fds) == 0 {
-		return 0, false
-	}
-	for _, fd := range fds {
-		if unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, ms) != nil {
-			return 0, false
-		}
-	}
-	for _, fd := range fds {
-		info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
-		if err != nil {
-			return 0, false
-		}
-		queued += int(info.Unacked) // a listener's accept queue length
-	}
-	return queued, true
-}
-
 // standIn is the socket a closed listener's descriptor is pointed at: a
 // non-blocking, listening Unix socket under an autobound abstract name that
 // nobody knows, so no connection ever arrives and accept says EAGAIN. gnet

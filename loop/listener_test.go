@@ -2,7 +2,6 @@ package loop
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -124,9 +123,8 @@ func TestStopAcceptingLeavesAWouldBlock(t *testing.T) {
 }
 
 // TestUserTimeoutOnEveryAcceptedSocket: every connection the server
-// accepts carries TCP_USER_TIMEOUT, those set by hand (each loop's first and
-// whatever waited in the accept queues then) and those that inherit it from
-// the listeners. The clients connect all at once as the server boots.
+// accepts carries TCP_USER_TIMEOUT, also when the clients connect all at
+// once as the server boots.
 func TestUserTimeoutOnEveryAcceptedSocket(t *testing.T) {
 	r, err := ReservePort("127.0.0.1:0")
 	if err != nil {
@@ -159,59 +157,6 @@ func TestUserTimeoutOnEveryAcceptedSocket(t *testing.T) {
 	}()
 	waitUntil(t, "all connections accepted", func() bool { return s.Sockets() == n })
 	if got, without := userTimeouts(t, r.Addr, timeoutMS); got != n || without != 0 {
-		t.Fatalf("%d accepted sockets, %d of them without TCP_USER_TIMEOUT %d ms", got, without, timeoutMS)
-	}
-}
-
-// TestUserTimeoutReachesTheQueuedConnections: connections made from a
-// listener before it had TCP_USER_TIMEOUT wait in its accept queue without
-// it; the first accepted is set by hand and sets the listener, and the ones
-// that waited behind it are set by hand too, the later ones inherit it. Real
-// sockets, accepted here as a loop would.
-func TestUserTimeoutReachesTheQueuedConnections(t *testing.T) {
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(false) // a plain TCP listener, as gnet's (an MPTCP one takes no TCP options)
-	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	raw, _ := ln.(*net.TCPListener).SyscallConn()
-	var lfd int
-	_ = raw.Control(func(fd uintptr) { lfd = int(fd) })
-	const timeoutMS = 2345
-	s := New(Options{Addr: ln.Addr().String(), TCPUserTimeout: timeoutMS * time.Millisecond})
-	var u userTimeout
-	var clients []io.Closer
-	accept := func(n int) {
-		for i := 0; i < n; i++ {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			clients = append(clients, c)
-		}
-		for i := 0; i < n; i++ {
-			var fd int
-			waitUntil(t, "a connection to accept", func() bool {
-				fd, _, err = unix.Accept4(lfd, unix.SOCK_CLOEXEC)
-				return err == nil
-			})
-			u.apply(s, fd)
-			clients = append(clients, os.NewFile(uintptr(fd), "accepted"))
-		}
-	}
-	accept(40) // all queued before the first is accepted
-	if !u.inherited || u.queued != 0 {
-		t.Fatalf("after the queued ones: inherited %v, %d still to set", u.inherited, u.queued)
-	}
-	accept(20)
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	if got, without := userTimeouts(t, ln.Addr().String(), timeoutMS); got != 60 || without != 0 {
 		t.Fatalf("%d accepted sockets, %d of them without TCP_USER_TIMEOUT %d ms", got, without, timeoutMS)
 	}
 }

@@ -37,25 +37,24 @@ type loopState struct {
 	queuedAt time.Time // when the dispatcher queued the step (handed over by Execute)
 
 	// Loop goroutine only.
-	userTimeout userTimeout // TCP_USER_TIMEOUT by hand or inherited (server.go)
-	wheel       *wheel.Wheel
-	conns       []*conn  // slab indexed by conn.slot
-	free        []uint32 // free slab slots
-	work        []op     // inbox items taken but not yet applied
-	spare       []op     // recycled inbox backing array
-	fanout      *fanout  // publish in progress, resumed by the next step
-	parsers     []*httpparse.Parser
-	tokens      tokenSource
-	rng         rng
-	channels    map[string]*subList
-	pending     map[uint32]*pending // by slab slot: streams whose connect callback is in flight
-	heads       *headstore.Store    // what accepted streams keep of their request heads (heads.go)
-	budget      int                 // writes left in the current step
-	replays     []*replay           // resumes in progress (resume.go)
-	skips       map[uint32]uint64   // by slab slot: live positions a resumed stream skips
-	reader      *history.Reader     // this loop's history reader (history on)
-	iov         [][]byte
-	fireFn      func(wheel.Timer, uint64, int64) // ls.fire, made once (a method value allocates)
+	wheel    *wheel.Wheel
+	conns    []*conn  // slab indexed by conn.slot
+	free     []uint32 // free slab slots
+	work     []op     // inbox items taken but not yet applied
+	spare    []op     // recycled inbox backing array
+	fanout   *fanout  // publish in progress, resumed by the next step
+	parsers  []*httpparse.Parser
+	tokens   tokenSource
+	rng      rng
+	channels map[string]*subList
+	pending  map[uint32]*pending // by slab slot: streams whose connect callback is in flight
+	heads    *headstore.Store    // what accepted streams keep of their request heads (heads.go)
+	budget   int                 // writes left in the current step
+	replays  []*replay           // resumes in progress (resume.go)
+	skips    map[uint32]uint64   // by slab slot: live positions a resumed stream skips
+	reader   *history.Reader     // this loop's history reader (history on)
+	iov      [][]byte
+	fireFn   func(wheel.Timer, uint64, int64) // ls.fire, made once (a method value allocates)
 
 	// Shared: counters written by this loop only, read by /metrics.
 	counters loopCounters

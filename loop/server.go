@@ -163,35 +163,10 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	connsAccepted.Inc()
 	if s.opts.TCPUserTimeout > 0 {
-		ls.userTimeout.apply(s, c.Fd())
+		_ = unix.SetsockoptInt(c.Fd(), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(s.opts.TCPUserTimeout/time.Millisecond))
 	}
 	ls.startHead(cs, ls.now())
 	return nil, gnet.None
-}
-
-// userTimeout gives a loop's connections TCP_USER_TIMEOUT: by hand until
-// the loop's first connection has set it on the public listeners, then by
-// inheritance, except for the connections that were already waiting in the
-// accept queues then (made from the listeners before they had it).
-type userTimeout struct {
-	tried     bool // the listeners were set (or that failed)
-	inherited bool // they carry it
-	queued    int  // connections still to set by hand
-}
-
-func (u *userTimeout) apply(s *Server, fd int) {
-	if u.inherited && u.queued == 0 {
-		return
-	}
-	ms := int(s.opts.TCPUserTimeout / time.Millisecond)
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, ms)
-	switch {
-	case u.queued > 0:
-		u.queued--
-	case !u.tried:
-		u.tried = true
-		u.queued, u.inherited = s.setListenerUserTimeout(ms)
-	}
 }
 
 // OnTraffic reads what the client sent.
