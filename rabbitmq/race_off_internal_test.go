@@ -1,0 +1,5 @@
+//go:build !race
+
+package rabbitmq
+
+const raceEnabled = false
