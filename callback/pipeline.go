@@ -25,8 +25,10 @@ import "time"
 // given up on within the timeout.
 //
 // Failures: an answer that announces a close (Connection: close) means the
-// backend processed nothing sent after it, so those callbacks are sent again
-// on a new connection; a connection that fails or times out with answers
+// backend processed nothing sent after it (RFC 9112 section 9.6), so those
+// callbacks are sent again on a new connection (a server that runs
+// pipelined requests at once, as Node's does, may have run them already and
+// sees them twice: documented in README, "Connect storms"); a connection that fails or times out with answers
 // missing settles every unanswered callback of the batch as a failure
 // (Timeout or Unavailable), never sent twice.
 
